@@ -1,0 +1,331 @@
+//! Checked config: every name in here refers to something that exists.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use super::platform::{Discord, Github, GithubAuth, Platforms, Registry, Slack};
+
+use super::freeze::FreezeWindow;
+use super::glob::RefPattern;
+use super::template::{NamespaceTemplate, TagTemplate};
+use crate::names::{AppName, EnvName, GithubAccount, Identity, PersonId, RoleName};
+
+/// The validated configuration. Built only by [`super::load`] and [`super::parse`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub(crate) path: PathBuf,
+    pub(crate) version: String,
+    pub(crate) default_app: Option<AppName>,
+    pub(crate) admin_roles: Vec<RoleName>,
+    pub(crate) break_glass_roles: Vec<RoleName>,
+    pub(crate) roles: BTreeMap<RoleName, String>,
+    pub(crate) platforms: Platforms,
+    pub(crate) registry: Registry,
+    pub(crate) clusters: BTreeMap<String, Cluster>,
+    /// In file order.
+    pub(crate) apps: Vec<App>,
+    /// In file order, which is usually the delivery chain's order.
+    pub(crate) envs: Vec<Environment>,
+    pub(crate) people: Vec<Person>,
+    pub(crate) identities: HashMap<Identity, usize>,
+}
+
+/// A Kubernetes cluster.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    /// The cluster's config name.
+    pub name: String,
+    /// Kubeconfig context; `None` = in-cluster or current context.
+    pub context: Option<String>,
+    /// Whether requests impersonate the requesting person.
+    pub impersonate: bool,
+}
+
+/// A GitHub repository, `owner/name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoName {
+    /// The owner (user or organisation).
+    pub owner: String,
+    /// The repository name.
+    pub name: String,
+}
+
+impl fmt::Display for RepoName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.owner, self.name)
+    }
+}
+
+/// A deployable unit.
+#[derive(Debug, Clone)]
+pub struct App {
+    /// The app's name.
+    pub name: AppName,
+    /// Its source repository.
+    pub repo: RepoName,
+    /// Image repository, without tag or digest.
+    pub image: String,
+    /// How build tags are named.
+    pub tag_template: TagTemplate,
+    /// Deployments running the image.
+    pub deployments: Vec<String>,
+    /// Container whose image is set.
+    pub container: String,
+    /// Services copied into preview namespaces.
+    pub services: Vec<String>,
+    /// Workflow file for `build`; `None` = `build` is not available.
+    pub build_workflow: Option<String>,
+    /// Inputs passed to the build workflow.
+    pub build_inputs: BTreeMap<String, String>,
+}
+
+/// Where an environment's workloads live.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// One fixed namespace.
+    Namespace(String),
+    /// A namespace per branch or pull request.
+    Preview {
+        /// The namespace template.
+        template: NamespaceTemplate,
+        /// How long an idle preview lives.
+        ttl: Duration,
+        /// Namespace whose Services are copied, if any.
+        source_namespace: Option<String>,
+    },
+}
+
+/// How deploys reach the cluster.
+#[derive(Debug, Clone)]
+pub enum Strategy {
+    /// Patch the Deployment's container image.
+    Rolling,
+    /// Commit the image to a config repository, then watch the rollout.
+    Gitops(Gitops),
+}
+
+/// A GitOps target.
+#[derive(Debug, Clone)]
+pub struct Gitops {
+    /// Where the config repository lives.
+    pub source: GitopsSource,
+    /// Branch to change.
+    pub branch: String,
+    /// File to edit, relative to the repository root.
+    pub path: String,
+    /// How the image is written into the file.
+    pub format: GitopsFormat,
+    /// Whether to open a pull request instead of committing.
+    pub pull_request: bool,
+}
+
+/// The GitOps config repository.
+#[derive(Debug, Clone)]
+pub enum GitopsSource {
+    /// A GitHub repository, changed through the API.
+    Github(RepoName),
+    /// A plain git URL.
+    Git(String),
+}
+
+/// The file format GitOps edits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GitopsFormat {
+    /// `kustomization.yaml` `images:` entry.
+    Kustomize,
+    /// A Helm values key such as `image.tag`.
+    Helm {
+        /// The dotted values key.
+        key: String,
+    },
+}
+
+/// An approval rule.
+#[derive(Debug, Clone)]
+pub struct Approvals {
+    /// Distinct people who must approve.
+    pub count: u32,
+    /// Roles whose holders may approve.
+    pub roles: Vec<RoleName>,
+    /// Whether the requester's own approval counts.
+    pub self_approval: bool,
+    /// How long a request waits for approvals.
+    pub expires: Duration,
+}
+
+/// A deploy target and its policy.
+#[derive(Debug, Clone)]
+pub struct Environment {
+    /// The environment's name.
+    pub name: EnvName,
+    /// The cluster it lives on.
+    pub cluster: Cluster,
+    /// Its namespace or preview template.
+    pub target: Target,
+    /// Roles that may request deploys.
+    pub requesters: Vec<RoleName>,
+    /// Branches that may be deployed.
+    pub refs: Vec<RefPattern>,
+    /// Whether CI must have passed.
+    pub require_green_ci: bool,
+    /// How deploys happen.
+    pub strategy: Strategy,
+    /// Whether a failed rollout is rolled back.
+    pub auto_rollback: bool,
+    /// How long a rollout may take.
+    pub rollout_timeout: Duration,
+    /// Environment promotions must come from.
+    pub promote_from: Option<EnvName>,
+    /// The approval rule.
+    pub approvals: Approvals,
+    /// Freeze windows.
+    pub freezes: Vec<FreezeWindow>,
+}
+
+impl Environment {
+    /// Whether `branch` matches one of the allowed ref patterns.
+    pub fn allows_ref(&self, branch: &str) -> bool {
+        self.refs.iter().any(|p| p.matches(branch))
+    }
+
+    /// The first freeze window active at `unix_seconds`, if any.
+    pub fn freeze_at(&self, unix_seconds: i64) -> Option<&FreezeWindow> {
+        self.freezes.iter().find(|f| f.active_at(unix_seconds))
+    }
+}
+
+/// A person and how to recognise them.
+#[derive(Debug, Clone)]
+pub struct Person {
+    /// The person's config key.
+    pub id: PersonId,
+    /// Display name.
+    pub name: String,
+    /// Roles held.
+    pub roles: Vec<RoleName>,
+    /// Platform identities.
+    pub identities: Vec<Identity>,
+    /// Kubernetes user for impersonation.
+    pub kube_user: Option<String>,
+}
+
+impl Person {
+    /// Whether the person holds any of `roles`.
+    pub fn has_any_role(&self, roles: &[RoleName]) -> bool {
+        self.roles.iter().any(|r| roles.contains(r))
+    }
+}
+
+impl Config {
+    /// Environments, in file order.
+    pub fn envs(&self) -> &[Environment] {
+        &self.envs
+    }
+
+    /// The environment named exactly `name`.
+    pub fn env(&self, name: &str) -> Option<&Environment> {
+        self.envs.iter().find(|e| e.name.as_str() == name)
+    }
+
+    /// The environment names, in file order.
+    pub fn env_names(&self) -> impl Iterator<Item = EnvName> + '_ {
+        self.envs.iter().map(|e| e.name.clone())
+    }
+
+    /// Apps, in file order.
+    pub fn apps(&self) -> &[App] {
+        &self.apps
+    }
+
+    /// The app named exactly `name`.
+    pub fn app(&self, name: &str) -> Option<&App> {
+        self.apps.iter().find(|a| a.name.as_str() == name)
+    }
+
+    /// The app names, in file order.
+    pub fn app_names(&self) -> impl Iterator<Item = AppName> + '_ {
+        self.apps.iter().map(|a| a.name.clone())
+    }
+
+    /// The app used when a command names none: `default_app`, else the only
+    /// app; `None` when there are several and no default.
+    pub fn default_app(&self) -> Option<&App> {
+        match &self.default_app {
+            Some(name) => self.app(name.as_str()),
+            None if self.apps.len() == 1 => self.apps.first(),
+            None => None,
+        }
+    }
+
+    /// People, in file order.
+    pub fn people(&self) -> &[Person] {
+        &self.people
+    }
+
+    /// The person with config key `id`.
+    pub fn person(&self, id: &str) -> Option<&Person> {
+        self.people.iter().find(|p| p.id.as_str() == id)
+    }
+
+    /// The person an identity belongs to; GitHub logins compare case-insensitively.
+    pub fn person_for(&self, identity: &Identity) -> Option<&Person> {
+        let found = match identity {
+            Identity::Github(GithubAccount::Login(login))
+                if login.bytes().any(|b| b.is_ascii_uppercase()) =>
+            {
+                let lower = Identity::Github(GithubAccount::Login(login.to_ascii_lowercase()));
+                self.identities.get(&lower)
+            }
+            _ => self.identities.get(identity),
+        };
+        found.and_then(|i| self.people.get(*i))
+    }
+
+    /// The person behind a GitHub account, by numeric id first, then by login.
+    pub fn person_for_github(&self, id: u64, login: &str) -> Option<&Person> {
+        self.person_for(&Identity::Github(GithubAccount::Id(id)))
+            .or_else(|| self.person_for(&Identity::Github(GithubAccount::Login(login.to_owned()))))
+    }
+
+    /// Declared roles and their descriptions.
+    pub fn roles(&self) -> &BTreeMap<RoleName, String> {
+        &self.roles
+    }
+
+    /// Roles that may unlock any lock and cancel any request.
+    pub fn admin_roles(&self) -> &[RoleName] {
+        &self.admin_roles
+    }
+
+    /// Roles that may override a freeze window.
+    pub fn break_glass_roles(&self) -> &[RoleName] {
+        &self.break_glass_roles
+    }
+
+    /// Clusters by name.
+    pub fn clusters(&self) -> &BTreeMap<String, Cluster> {
+        &self.clusters
+    }
+
+    /// Enabled platforms.
+    pub fn platforms(&self) -> &Platforms {
+        &self.platforms
+    }
+
+    /// Registry access.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// A stable hex fingerprint of the file's bytes; approvals bind to it.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The file the config came from (the origin given to [`super::parse`]).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}

@@ -1,0 +1,138 @@
+//! `approve`, `deny` and `cancel`: people acting on a request.
+
+use super::handle::Reply;
+use super::progress::headline;
+use super::state::{transition, Event, State};
+use super::{Engine, EngineError};
+use crate::config::Person;
+use crate::names::{Identity, RequestId};
+
+impl Engine {
+    /// Counts an approval; runs the request when it has enough.
+    pub(super) async fn approve(
+        &self,
+        person: &Person,
+        identity: &Identity,
+        id: RequestId,
+    ) -> Result<Reply, EngineError> {
+        let Some(request) = self.load(id)? else {
+            return Ok(Reply::text(format!("there is no request {id}")));
+        };
+        let now = self.now();
+        if request.state == State::AwaitingApproval
+            && request.rule.as_ref().is_some_and(|r| now >= r.expires_at)
+        {
+            let expired = self
+                .apply(&request, Event::Expire, person.id.as_str())
+                .await?;
+            return Ok(self.ended(&expired));
+        }
+        let holds_role = request
+            .rule
+            .as_ref()
+            .is_some_and(|r| person.has_any_role(&r.roles));
+        let event = Event::Approve {
+            person: person.id.clone(),
+            identity: identity.clone(),
+            holds_role,
+        };
+        if let Err(refused) = transition(&request, &event, now) {
+            self.audit(
+                person.id.as_str(),
+                "approval.refused",
+                &id.to_string(),
+                request.env.as_ref().map(|e| e.as_str()),
+                serde_json::json!({ "reason": refused.to_string(), "identity": identity }),
+            )?;
+            return Ok(Reply::for_request(&request, format!("refused: {refused}")));
+        }
+        let next = self.apply(&request, event, person.id.as_str()).await?;
+        if next.state == State::Approved {
+            return self.execute(next).await;
+        }
+        let rule_count = next.rule.as_ref().map_or(0, |r| r.count);
+        Ok(Reply::for_request(
+            &next,
+            format!(
+                "{} approved {id}: {} of {rule_count}",
+                person.id,
+                next.approvals.len()
+            ),
+        ))
+    }
+
+    /// Denies a waiting request; only someone who could approve it, or an admin.
+    pub(super) async fn deny(
+        &self,
+        person: &Person,
+        id: RequestId,
+        reason: Option<&str>,
+    ) -> Result<Reply, EngineError> {
+        let Some(request) = self.load(id)? else {
+            return Ok(Reply::text(format!("there is no request {id}")));
+        };
+        let may = request
+            .rule
+            .as_ref()
+            .is_some_and(|r| person.has_any_role(&r.roles))
+            || person.has_any_role(self.config.admin_roles());
+        if !may {
+            return Ok(Reply::for_request(
+                &request,
+                format!("refused: {} may not deny {id}", person.id),
+            ));
+        }
+        let reason = format!(
+            "denied by {}{}",
+            person.id,
+            reason.map(|r| format!(": {r}")).unwrap_or_default()
+        );
+        match transition(
+            &request,
+            &Event::Deny {
+                reason: reason.clone(),
+            },
+            self.now(),
+        ) {
+            Ok(_) => {
+                let denied = self
+                    .apply(&request, Event::Deny { reason }, person.id.as_str())
+                    .await?;
+                self.release_lock(&denied)?;
+                Ok(self.ended(&denied))
+            }
+            Err(refused) => Ok(Reply::for_request(&request, format!("refused: {refused}"))),
+        }
+    }
+
+    /// Cancels a request that has not started changing anything.
+    pub(super) async fn cancel(
+        &self,
+        person: &Person,
+        id: RequestId,
+    ) -> Result<Reply, EngineError> {
+        let Some(request) = self.load(id)? else {
+            return Ok(Reply::text(format!("there is no request {id}")));
+        };
+        if request.requester != person.id && !person.has_any_role(self.config.admin_roles()) {
+            return Ok(Reply::for_request(
+                &request,
+                format!(
+                    "refused: only {} or an admin may cancel {}",
+                    request.requester,
+                    headline(&request)
+                ),
+            ));
+        }
+        match transition(&request, &Event::Cancel, self.now()) {
+            Ok(_) => {
+                let cancelled = self
+                    .apply(&request, Event::Cancel, person.id.as_str())
+                    .await?;
+                self.release_lock(&cancelled)?;
+                Ok(self.ended(&cancelled))
+            }
+            Err(refused) => Ok(Reply::for_request(&request, format!("refused: {refused}"))),
+        }
+    }
+}

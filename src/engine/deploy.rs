@@ -1,0 +1,416 @@
+//! Turning `deploy`, `promote`, `rollback`, `build` and `teardown` into a
+//! request: pin the commit and digest once, ask policy, then run or wait.
+
+use serde_json::json;
+
+use super::handle::Reply;
+use super::progress::headline;
+use super::record::env_lock_key;
+use super::state::{Action, ApprovalRule, Conversation, Event, Request, State};
+use super::{Engine, EngineError};
+use crate::command::{Command, GitRef, RollbackTarget};
+use crate::config::{App, Environment, Person, Target};
+use crate::names::{Digest, Identity, RequestId, Sha};
+use crate::policy::{self, Decision, Facts, LockView};
+
+/// What a request is pinned to once resolved.
+pub(super) struct Pins {
+    pub sha: Sha,
+    pub digest: Option<Digest>,
+    pub previous: Option<Digest>,
+}
+
+impl Engine {
+    /// Creates and drives a request for a change.
+    pub(super) async fn request_change(
+        &self,
+        person: &Person,
+        identity: &Identity,
+        conversation: &Conversation,
+        command: &Command,
+    ) -> Result<Reply, EngineError> {
+        let (app_name, env_name, action, dry_run) = match command {
+            Command::Deploy {
+                reference,
+                app,
+                env,
+                dry_run,
+            } => (
+                app,
+                Some(env),
+                Action::Deploy {
+                    reference: reference.text(),
+                },
+                *dry_run,
+            ),
+            Command::Promote {
+                app,
+                from,
+                to,
+                dry_run,
+            } => (
+                app,
+                Some(to),
+                Action::Promote { from: from.clone() },
+                *dry_run,
+            ),
+            Command::Rollback {
+                app, env, dry_run, ..
+            } => (app, Some(env), Action::Rollback, *dry_run),
+            Command::Build { reference, app } => (
+                app,
+                None,
+                Action::Build {
+                    reference: reference.text(),
+                },
+                false,
+            ),
+            Command::Teardown { branch } => (
+                &None,
+                None,
+                Action::Teardown {
+                    branch: branch.to_string(),
+                },
+                false,
+            ),
+            _ => return Ok(Reply::text("that command does not change anything")),
+        };
+        let Some(app) = self.pick_app(app_name.as_ref().map(|a| a.as_str())) else {
+            let apps: Vec<&str> = self.config.apps().iter().map(|a| a.name.as_str()).collect();
+            return Ok(Reply::text(format!(
+                "name the app (`… of <app> …`); apps: {}",
+                apps.join(", ")
+            )));
+        };
+        let env = match (&action, env_name) {
+            (Action::Teardown { .. }, _) => self
+                .config
+                .envs()
+                .iter()
+                .find(|e| matches!(e.target, Target::Preview { .. })),
+            (_, Some(name)) => self.config.env(name.as_str()),
+            (_, None) => None,
+        };
+        let facts = Facts {
+            lock: self.lock_view(app, env)?,
+            checks_passed: None,
+        };
+        // Cheap checks first: roles, promotion order, locks, freezes.
+        if let Decision::Deny(why) =
+            policy::decide(Some(person), command, &self.config, &facts, self.now())
+        {
+            if !why.contains("checks have passed") {
+                return Ok(Reply::text(format!("refused: {why}")));
+            }
+        }
+        let namespace = match env.map(|e| namespace_for(e, command, app)) {
+            Some(Err(why)) => return Ok(Reply::text(format!("refused: {why}"))),
+            Some(Ok(ns)) => Some(ns),
+            None => None,
+        };
+        let now = self.now();
+        let request = Request {
+            id: RequestId(self.store.next_request_id()?),
+            action,
+            app: app.name.clone(),
+            env: env.map(|e| e.name.clone()),
+            namespace,
+            requester: person.id.clone(),
+            identity: identity.clone(),
+            conversation: conversation.clone(),
+            sha: None,
+            digest: None,
+            previous_digest: None,
+            policy_version: self.config.version().to_owned(),
+            rule: None,
+            approvals: Vec::new(),
+            state: State::Requested,
+            dry_run,
+            created_at: now,
+            updated_at: now,
+            note: None,
+        };
+        self.store.put_request(request.id.0, &request)?;
+        self.audit(
+            person.id.as_str(),
+            "request.created",
+            &request.id.to_string(),
+            request.env.as_ref().map(|e| e.as_str()),
+            json!({ "command": command.to_string(), "identity": identity }),
+        )?;
+        self.show_progress(&request, None).await;
+        let actor = person.id.as_str();
+        let request = if matches!(request.action, Action::Teardown { .. }) {
+            request
+        } else {
+            match self.resolve(command, app, env).await {
+                Ok(pins) => {
+                    let event = Event::Resolved {
+                        sha: pins.sha,
+                        digest: pins.digest,
+                        previous: pins.previous,
+                    };
+                    self.apply(&request, event, actor).await?
+                }
+                Err(reason) => {
+                    let failed = self.apply(&request, Event::Fail { reason }, actor).await?;
+                    return Ok(self.ended(&failed));
+                }
+            }
+        };
+        let checks_passed = match (env, &request.sha) {
+            (Some(e), Some(sha)) if e.require_green_ci => Some(
+                self.ports
+                    .forge
+                    .checks_passed(&app.repo.to_string(), sha)
+                    .await
+                    .unwrap_or(false),
+            ),
+            _ => None,
+        };
+        let facts = Facts {
+            checks_passed,
+            ..facts
+        };
+        match policy::decide(Some(person), command, &self.config, &facts, self.now()) {
+            Decision::Deny(reason) => {
+                let denied = self.apply(&request, Event::Deny { reason }, actor).await?;
+                Ok(self.ended(&denied))
+            }
+            Decision::Allow { override_note } => {
+                self.audit_override(&request, override_note.as_deref())?;
+                let approved = self.apply(&request, Event::Allowed, actor).await?;
+                self.execute(approved).await
+            }
+            Decision::NeedsApproval {
+                need,
+                override_note,
+            } => {
+                self.audit_override(&request, override_note.as_deref())?;
+                let expires_at =
+                    self.now() + i64::try_from(need.expires.as_secs()).unwrap_or(i64::MAX / 2);
+                let rule = ApprovalRule {
+                    count: need.count,
+                    roles: need.roles,
+                    self_approval: need.self_approval,
+                    expires_at,
+                };
+                let waiting = self
+                    .apply(&request, Event::NeedsApproval(rule), actor)
+                    .await?;
+                if waiting.state == State::Approved {
+                    return self.execute(waiting).await;
+                }
+                Ok(Reply::for_request(
+                    &waiting,
+                    format!("{} waits for approval", headline(&waiting)),
+                ))
+            }
+        }
+    }
+
+    fn audit_override(&self, request: &Request, note: Option<&str>) -> Result<(), EngineError> {
+        match note {
+            Some(note) => self.audit(
+                request.requester.as_str(),
+                "policy.break_glass",
+                &request.id.to_string(),
+                request.env.as_ref().map(|e| e.as_str()),
+                json!({ "note": note }),
+            ),
+            None => Ok(()),
+        }
+    }
+
+    /// The named app, or the default one.
+    pub(super) fn pick_app(&self, name: Option<&str>) -> Option<&App> {
+        match name {
+            Some(name) => self.config.app(name),
+            None => self.config.default_app(),
+        }
+    }
+
+    /// The lock that would stop a change to (app, env): an environment-wide
+    /// lock first, then another request's deploy lock.
+    pub(super) fn lock_view(
+        &self,
+        app: &App,
+        env: Option<&Environment>,
+    ) -> Result<Option<LockView>, EngineError> {
+        let Some(env) = env else { return Ok(None) };
+        let keys = [
+            env_lock_key(env.name.as_str()),
+            format!("{}/{}", app.name, env.name),
+        ];
+        for key in keys {
+            if let Some(lock) = self.store.lock(&key)? {
+                return Ok(Some(LockView {
+                    holder: lock.holder,
+                    request: lock.request.map(RequestId),
+                    reason: lock.reason,
+                    since: lock.since,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Resolves the commit and the image once; everything after is pinned.
+    async fn resolve(
+        &self,
+        command: &Command,
+        app: &App,
+        env: Option<&Environment>,
+    ) -> Result<Pins, String> {
+        let repo = app.repo.to_string();
+        let previous = match env {
+            Some(env) => self
+                .last_good(app, env.name.as_str(), None)
+                .map(|r| r.digest)
+                .unwrap_or_default(),
+            None => None,
+        };
+        match command {
+            Command::Deploy { reference, .. } | Command::Build { reference, .. } => {
+                let sha = self
+                    .ports
+                    .forge
+                    .resolve(&repo, reference)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if matches!(command, Command::Build { .. }) {
+                    return Ok(Pins {
+                        sha,
+                        digest: None,
+                        previous: None,
+                    });
+                }
+                let branch = match reference {
+                    GitRef::Name(name) => name.clone(),
+                    _ => String::new(),
+                };
+                let tag = app.tag_template.render(sha.as_str(), &branch);
+                let digest = self
+                    .ports
+                    .registry
+                    .digest(&app.image, &tag)
+                    .await
+                    .map_err(|e| format!("{e}; try `build {}`", reference))?;
+                Ok(Pins {
+                    sha,
+                    digest: Some(digest),
+                    previous,
+                })
+            }
+            Command::Promote { from, .. } => {
+                let source = self.last_good(app, from.as_str(), None).ok_or_else(|| {
+                    format!(
+                        "Gantry has no successful deploy of {} in {from} to promote",
+                        app.name
+                    )
+                })?;
+                let sha = source.sha.ok_or("the source deploy has no commit")?;
+                Ok(Pins {
+                    sha,
+                    digest: source.digest,
+                    previous,
+                })
+            }
+            Command::Rollback { target, env, .. } => {
+                let current = self.last_good(app, env.as_str(), None);
+                let wanted = match target {
+                    Some(RollbackTarget::Request(id)) => self
+                        .load(*id)
+                        .ok()
+                        .flatten()
+                        .filter(|r| {
+                            r.state == State::Succeeded
+                                && r.env.as_ref() == Some(env)
+                                && r.app == app.name
+                        })
+                        .ok_or_else(|| {
+                            format!("{id} is not a successful deploy of {} to {env}", app.name)
+                        })?,
+                    Some(RollbackTarget::Sha(sha)) => self
+                        .deploys(app, env.as_str())
+                        .into_iter()
+                        .find(|r| {
+                            r.sha
+                                .as_ref()
+                                .is_some_and(|s| s.as_str().starts_with(sha.as_str()))
+                        })
+                        .ok_or_else(|| format!("no successful deploy of {sha} to {env}"))?,
+                    None => {
+                        let skip = current.as_ref().map(|c| c.id);
+                        self.last_good(app, env.as_str(), skip).ok_or_else(|| {
+                            format!(
+                                "there is no earlier successful deploy in {env} to roll back to"
+                            )
+                        })?
+                    }
+                };
+                let sha = wanted.sha.ok_or("that deploy has no commit")?;
+                Ok(Pins {
+                    sha,
+                    digest: wanted.digest,
+                    previous,
+                })
+            }
+            _ => Err("nothing to resolve".into()),
+        }
+    }
+
+    /// Successful deploys of `app` to `env`, newest first.
+    pub(super) fn deploys(&self, app: &App, env: &str) -> Vec<Request> {
+        let all: Vec<(u64, Request)> = self.store.requests().unwrap_or_default();
+        let mut found: Vec<Request> = all
+            .into_iter()
+            .map(|(_, r)| r)
+            .filter(|r| {
+                r.state == State::Succeeded
+                    && !r.dry_run
+                    && r.app == app.name
+                    && r.env.as_ref().is_some_and(|e| e.as_str() == env)
+                    && matches!(
+                        r.action,
+                        Action::Deploy { .. } | Action::Promote { .. } | Action::Rollback
+                    )
+            })
+            .collect();
+        found.reverse();
+        found
+    }
+
+    /// The newest successful deploy, skipping one request if asked.
+    pub(super) fn last_good(
+        &self,
+        app: &App,
+        env: &str,
+        skip: Option<RequestId>,
+    ) -> Option<Request> {
+        self.deploys(app, env)
+            .into_iter()
+            .find(|r| Some(r.id) != skip)
+    }
+}
+
+/// The namespace a command changes in an environment.
+fn namespace_for(env: &Environment, command: &Command, app: &App) -> Result<String, String> {
+    match &env.target {
+        Target::Namespace(ns) => Ok(ns.clone()),
+        Target::Preview { template, .. } => {
+            let (branch, pr) = match command {
+                Command::Deploy {
+                    reference: GitRef::PullRequest(n),
+                    ..
+                } => (format!("pr-{n}"), Some(*n)),
+                Command::Deploy { reference, .. } => (reference.text(), None),
+                Command::Teardown { branch } => (branch.to_string(), None),
+                _ => return Err(format!("{} takes deploys and teardowns only", env.name)),
+            };
+            template
+                .render(&branch, pr, app.name.as_str())
+                .map_err(|e| e.to_string())
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! One inbound command in, one reply out: the dispatch over every command.
+
+use serde_json::json;
+
+use super::progress::progress_text;
+use super::state::{Conversation, Request, State};
+use super::Engine;
+use crate::command::Command;
+use crate::names::{Identity, RequestId};
+
+/// What Gantry answers the person who typed the command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// The answer.
+    pub text: String,
+    /// The request it concerns, if any.
+    pub request: Option<RequestId>,
+    /// The request's state when the reply was made.
+    pub state: Option<State>,
+}
+
+impl Reply {
+    /// A plain answer.
+    pub fn text(text: impl Into<String>) -> Reply {
+        Reply {
+            text: text.into(),
+            request: None,
+            state: None,
+        }
+    }
+
+    /// An answer about a request.
+    pub fn for_request(request: &Request, text: String) -> Reply {
+        Reply {
+            text,
+            request: Some(request.id),
+            state: Some(request.state),
+        }
+    }
+}
+
+impl Engine {
+    /// The reply for a request that has come to rest: its progress text.
+    pub(super) fn ended(&self, request: &Request) -> Reply {
+        Reply::for_request(request, progress_text(request, None, self.approve_emoji()))
+    }
+
+    /// Parses `text` and runs it as `identity`, reporting to `conversation`.
+    pub async fn handle(
+        &self,
+        identity: &Identity,
+        conversation: &Conversation,
+        text: &str,
+    ) -> Reply {
+        match self.grammar.parse(text, &self.vocabulary) {
+            Ok(command) => self.run(identity, conversation, &command).await,
+            Err(e) => Reply::text(e.to_string()),
+        }
+    }
+
+    /// Runs a parsed command as `identity`.
+    pub async fn run(
+        &self,
+        identity: &Identity,
+        conversation: &Conversation,
+        command: &Command,
+    ) -> Reply {
+        let person = self.config.person_for(identity);
+        let actor = person.map_or_else(|| identity.to_string(), |p| p.id.to_string());
+        let env = command_env(command);
+        let received = self.audit(
+            &actor,
+            "command.received",
+            command.name().as_str(),
+            env.as_deref(),
+            json!({ "identity": identity, "text": command.to_string(), "conversation": conversation }),
+        );
+        if let Err(e) = received {
+            return Reply::text(format!("refused: {e}"));
+        }
+        let outcome = match (command, person) {
+            (Command::Help { topic }, _) => Ok(self.help(*topic)),
+            (Command::Status { env }, _) => self.status(env.as_ref()),
+            (Command::Envs, _) => Ok(self.envs()),
+            (Command::Whoami, _) => Ok(self.whoami(identity, person)),
+            (_, None) => Ok(self.unknown_person(identity, command)),
+            (Command::History { env, limit }, Some(_)) => self.history(env, *limit),
+            (Command::Deploy { .. }, Some(p))
+            | (Command::Promote { .. }, Some(p))
+            | (Command::Rollback { .. }, Some(p))
+            | (Command::Build { .. }, Some(p))
+            | (Command::Teardown { .. }, Some(p)) => {
+                self.request_change(p, identity, conversation, command)
+                    .await
+            }
+            (Command::Approve { id }, Some(p)) => self.approve(p, identity, *id).await,
+            (Command::Deny { id, reason }, Some(p)) => self.deny(p, *id, reason.as_deref()).await,
+            (Command::Cancel { id }, Some(p)) => self.cancel(p, *id).await,
+            (Command::Lock { env, reason }, Some(p)) => {
+                self.lock(p, command, env, reason.as_deref())
+            }
+            (Command::Unlock { env }, Some(p)) => self.unlock(p, command, env),
+        };
+        outcome.unwrap_or_else(|e| {
+            let _ = self.audit(
+                &actor,
+                "command.failed",
+                command.name().as_str(),
+                env.as_deref(),
+                json!({ "error": e.to_string() }),
+            );
+            Reply::text(format!("refused: {e}"))
+        })
+    }
+
+    fn unknown_person(&self, identity: &Identity, command: &Command) -> Reply {
+        let decision =
+            crate::policy::decide(None, command, &self.config, &Default::default(), self.now());
+        match decision {
+            crate::policy::Decision::Deny(why) => {
+                Reply::text(format!("refused: {why} (you are {identity})"))
+            }
+            _ => Reply::text("refused"),
+        }
+    }
+}
+
+fn command_env(command: &Command) -> Option<String> {
+    match command {
+        Command::Deploy { env, .. }
+        | Command::Rollback { env, .. }
+        | Command::Lock { env, .. }
+        | Command::Unlock { env }
+        | Command::History { env, .. } => Some(env.to_string()),
+        Command::Promote { to, .. } => Some(to.to_string()),
+        Command::Status { env } => env.as_ref().map(ToString::to_string),
+        Command::Build { .. }
+        | Command::Approve { .. }
+        | Command::Deny { .. }
+        | Command::Cancel { .. }
+        | Command::Envs
+        | Command::Whoami
+        | Command::Teardown { .. }
+        | Command::Help { .. } => None,
+    }
+}

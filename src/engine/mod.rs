@@ -1,0 +1,117 @@
+//! The delivery engine: requests walking a persisted state machine.
+//!
+//! [`Engine::handle`] takes one inbound command from a known platform
+//! identity and drives it as far as it can go: to a reply, to a request
+//! waiting for approvals, or through a whole rollout. Every change of a
+//! request is written to the store with its audit event, durably, before the
+//! side effect it announces starts; if that write fails, nothing starts.
+
+mod approvals;
+mod deploy;
+mod execute;
+mod handle;
+mod progress;
+mod queries;
+mod record;
+mod recover;
+
+pub mod ports;
+pub mod state;
+
+#[cfg(test)]
+mod state_tests;
+
+use std::sync::Arc;
+
+pub use handle::Reply;
+pub use ports::{Cluster, Forge, Notifier, PortError, Registry};
+pub use state::{
+    transition, Action, Approval, ApprovalRule, Conversation, Event, Request, State,
+    TransitionError,
+};
+
+use crate::command::{Grammar, Vocabulary};
+use crate::config::Config;
+use crate::store::{Store, StoreError};
+
+/// The outside world, as the engine sees it.
+#[derive(Clone)]
+pub struct Ports {
+    /// The Git host.
+    pub forge: Arc<dyn Forge>,
+    /// The container registry.
+    pub registry: Arc<dyn Registry>,
+    /// The cluster.
+    pub cluster: Arc<dyn Cluster>,
+    /// The chat platforms.
+    pub notifier: Arc<dyn Notifier>,
+}
+
+/// A clock in unix seconds; injected so tests control time.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    })
+}
+
+/// An internal failure: the store, or a bug surfacing as a refused transition.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The store could not record something; nothing was started.
+    #[error("could not record this in the audit trail ({0}); nothing was changed")]
+    Store(#[from] StoreError),
+    /// A state change the machine refused.
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+}
+
+/// The engine and everything it works with.
+#[derive(Clone)]
+pub struct Engine {
+    config: Arc<Config>,
+    grammar: Arc<Grammar>,
+    vocabulary: Arc<Vocabulary>,
+    store: Store,
+    ports: Ports,
+    clock: Clock,
+}
+
+impl Engine {
+    /// Builds an engine.
+    pub fn new(
+        config: Arc<Config>,
+        grammar: Arc<Grammar>,
+        store: Store,
+        ports: Ports,
+        clock: Clock,
+    ) -> Engine {
+        let vocabulary = Arc::new(Vocabulary::new(config.env_names(), config.app_names()));
+        Engine {
+            config,
+            grammar,
+            vocabulary,
+            store,
+            ports,
+            clock,
+        }
+    }
+
+    /// The store this engine writes to.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The config this engine runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn now(&self) -> i64 {
+        (self.clock)()
+    }
+}

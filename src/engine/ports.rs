@@ -1,0 +1,221 @@
+//! The four ports through which the engine reaches the outside world.
+//!
+//! The engine never sees a concrete client: the Git host, the registry, the
+//! cluster and the chat platforms each sit behind one trait here, and their
+//! failures arrive as one typed [`PortError`].
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::command::GitRef;
+use crate::engine::state::Conversation;
+use crate::names::{Digest, RequestId, Sha};
+
+/// How an outside call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PortError {
+    /// The thing asked for does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// Credentials were refused.
+    #[error("unauthorised: {0}")]
+    Unauthorised(String),
+    /// Someone else changed it first.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Too many requests; try again after the given time.
+    #[error("rate limited; retry after {}s", .retry_after.as_secs())]
+    RateLimited {
+        /// How long the other side asked us to wait.
+        retry_after: Duration,
+    },
+    /// No answer in time; the outcome is unknown.
+    #[error("timed out: {0}")]
+    Timeout(String),
+    /// The other side is down or answered nonsense.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A build run started on the Git host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildRun {
+    /// The host's id for the run.
+    pub id: u64,
+    /// A link a person can open.
+    pub url: String,
+}
+
+/// How a build ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BuildOutcome {
+    /// The build succeeded.
+    Success,
+    /// The build failed.
+    Failure,
+    /// The build was cancelled.
+    Cancelled,
+}
+
+/// The state reported on a Git host deployment record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeploymentState {
+    /// Accepted, not started.
+    Queued,
+    /// Rolling out.
+    InProgress,
+    /// Done.
+    Success,
+    /// Went wrong.
+    Failure,
+    /// Superseded.
+    Inactive,
+}
+
+/// The Git host: refs, checks, builds, deployment records, comments.
+#[async_trait]
+pub trait Forge: Send + Sync {
+    /// Resolves a branch, tag, SHA or `#123` in `repo` to a full commit SHA.
+    async fn resolve(&self, repo: &str, reference: &GitRef) -> Result<Sha, PortError>;
+    /// Whether the commit's required checks passed.
+    async fn checks_passed(&self, repo: &str, sha: &Sha) -> Result<bool, PortError>;
+    /// Starts the build workflow for a ref.
+    async fn start_build(
+        &self,
+        repo: &str,
+        workflow: &str,
+        reference: &str,
+        inputs: &BTreeMap<String, String>,
+    ) -> Result<BuildRun, PortError>;
+    /// Waits for a build run to end.
+    async fn follow_build(&self, repo: &str, run: &BuildRun) -> Result<BuildOutcome, PortError>;
+    /// Records a deployment of `sha` to `env`; returns its id.
+    async fn create_deployment(
+        &self,
+        repo: &str,
+        env: &str,
+        sha: &Sha,
+        request: RequestId,
+    ) -> Result<u64, PortError>;
+    /// Reports a deployment's state.
+    async fn set_deployment_state(
+        &self,
+        repo: &str,
+        deployment: u64,
+        state: DeploymentState,
+        log_url: &str,
+    ) -> Result<(), PortError>;
+}
+
+/// The container registry.
+#[async_trait]
+pub trait Registry: Send + Sync {
+    /// The manifest digest that `image:tag` points at.
+    async fn digest(&self, image: &str, tag: &str) -> Result<Digest, PortError>;
+}
+
+/// Where in a cluster an app runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Workload {
+    /// Kubernetes context name from config.
+    pub context: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Deployment names.
+    pub deployments: Vec<String>,
+    /// Container to set the image of.
+    pub container: String,
+}
+
+/// Who and what a cluster change is for, stamped on the objects.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stamp {
+    /// The request.
+    pub request: RequestId,
+    /// The commit.
+    pub sha: Option<Sha>,
+    /// The person who asked.
+    pub requested_by: String,
+}
+
+/// A rollout's progress, for the progress message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolloutProgress {
+    /// Replicas wanted.
+    pub desired: u32,
+    /// Replicas on the new image.
+    pub updated: u32,
+    /// New replicas ready.
+    pub ready: u32,
+    /// New replicas available.
+    pub available: u32,
+}
+
+/// How a rollout ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RolloutOutcome {
+    /// Every replica runs the new image and is available.
+    Complete,
+    /// The rollout stopped making progress, with the cluster's reason.
+    Failed(String),
+}
+
+/// A sink for progress while a rollout runs.
+pub type ProgressSink<'a> = &'a (dyn Fn(RolloutProgress) + Send + Sync);
+
+/// The cluster.
+#[async_trait]
+pub trait Cluster: Send + Sync {
+    /// The image each Deployment's container runs now.
+    async fn current_images(&self, workload: &Workload)
+        -> Result<Vec<(String, String)>, PortError>;
+    /// Sets the container image (always `repo@sha256:…`) on every Deployment.
+    async fn set_image(
+        &self,
+        workload: &Workload,
+        image: &str,
+        stamp: &Stamp,
+    ) -> Result<(), PortError>;
+    /// Follows the rollout until it completes or fails.
+    async fn follow_rollout(
+        &self,
+        workload: &Workload,
+        progress: ProgressSink<'_>,
+    ) -> Result<RolloutOutcome, PortError>;
+    /// Creates a preview namespace with labels, if missing.
+    async fn ensure_namespace(
+        &self,
+        context: &str,
+        namespace: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<(), PortError>;
+    /// Copies the workload's Deployments from `source` into its namespace
+    /// (for previews), leaving ones that already exist alone.
+    async fn copy_workload(&self, workload: &Workload, source: &str) -> Result<(), PortError>;
+    /// Deletes a preview namespace.
+    async fn delete_namespace(&self, context: &str, namespace: &str) -> Result<(), PortError>;
+}
+
+/// A message posted by the notifier, so it can be edited later.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRef {
+    /// Where it was posted.
+    pub conversation: Conversation,
+    /// The platform's id for the message.
+    pub id: String,
+}
+
+/// The chat platforms.
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    /// Posts a new message.
+    async fn post(&self, conversation: &Conversation, text: &str) -> Result<MessageRef, PortError>;
+    /// Replaces a message's text.
+    async fn edit(&self, message: &MessageRef, text: &str) -> Result<(), PortError>;
+    /// Adds a reaction to a message.
+    async fn react(&self, message: &MessageRef, emoji: &str) -> Result<(), PortError>;
+}

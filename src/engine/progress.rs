@@ -1,0 +1,159 @@
+//! The one progress message per request, posted once and edited in place.
+
+use super::ports::MessageRef;
+use super::state::{Action, Request, State};
+use super::Engine;
+use crate::store::MessageRef as StoredMessage;
+
+impl Engine {
+    /// The reaction that approves, as people are told to use it.
+    pub(super) fn approve_emoji(&self) -> &str {
+        self.config
+            .platforms()
+            .slack
+            .as_ref()
+            .map_or("white_check_mark", |s| s.approve_reaction.as_str())
+    }
+
+    /// Posts or edits the request's progress message. A chat failure is
+    /// recorded in the audit trail but never stops or repeats a deploy.
+    pub(super) async fn show_progress(&self, request: &Request, detail: Option<&str>) {
+        let text = progress_text(request, detail, self.approve_emoji());
+        let key = request.id.to_string();
+        let stored = self.store.get_message(&key).ok().flatten();
+        let result = match stored {
+            Some(m) => {
+                let message = MessageRef {
+                    conversation: request.conversation.clone(),
+                    id: m.message_id,
+                };
+                self.ports.notifier.edit(&message, &text).await
+            }
+            None => match self.ports.notifier.post(&request.conversation, &text).await {
+                Ok(posted) => {
+                    let record = StoredMessage {
+                        platform: request.conversation.platform.clone(),
+                        channel: request.conversation.channel.clone(),
+                        message_id: posted.id,
+                    };
+                    self.store.put_message(&key, &record).map_err(|e| {
+                        super::ports::PortError::Unavailable(format!(
+                            "cannot remember the message: {e}"
+                        ))
+                    })
+                }
+                Err(e) => Err(e),
+            },
+        };
+        if let Err(e) = result {
+            let _ = self.audit(
+                "gantry",
+                "chat.failed",
+                &key,
+                request.env.as_ref().map(|e| e.as_str()),
+                serde_json::json!({ "error": e.to_string() }),
+            );
+        }
+    }
+}
+
+/// What the request is, in one line: `R-4 deploy feat-x (3f2c1ab) of web to dev`.
+pub(super) fn headline(request: &Request) -> String {
+    let sha = request
+        .sha
+        .as_ref()
+        .map(|s| format!(" ({})", s.short()))
+        .unwrap_or_default();
+    let env = request
+        .env
+        .as_ref()
+        .map(|e| format!(" to {e}"))
+        .unwrap_or_default();
+    let what = match &request.action {
+        Action::Deploy { reference } => format!("deploy {reference}{sha} of {}{env}", request.app),
+        Action::Promote { from } => format!("promote {}{sha} from {from}{env}", request.app),
+        Action::Rollback => format!(
+            "rollback {}{sha} in {}",
+            request.app,
+            request.env.as_ref().map_or("?", |e| e.as_str())
+        ),
+        Action::Build { reference } => format!("build {reference}{sha} of {}", request.app),
+        Action::Teardown { branch } => format!("teardown preview of {branch}"),
+    };
+    let dry = if request.dry_run { " (dry run)" } else { "" };
+    format!("{} {what}{dry}, asked by {}", request.id, request.requester)
+}
+
+/// The full message text for a request's current state.
+pub(super) fn progress_text(
+    request: &Request,
+    detail: Option<&str>,
+    approve_emoji: &str,
+) -> String {
+    let digest = request
+        .digest
+        .as_ref()
+        .map(|d| d.short().to_owned())
+        .unwrap_or_default();
+    let state = match request.state {
+        State::Requested => "resolving the ref and the image…".to_owned(),
+        State::AwaitingApproval => awaiting(request, approve_emoji),
+        State::Approved => approved_line(request),
+        State::Building => "building…".to_owned(),
+        State::Deploying => format!("deploying {digest}…"),
+        State::Verifying => "rolled out; checking what runs…".to_owned(),
+        State::Succeeded if request.dry_run => {
+            "dry run: every check passed; nothing was changed".to_owned()
+        }
+        State::Succeeded => match &request.action {
+            Action::Build { .. } => "build succeeded".to_owned(),
+            Action::Teardown { .. } => "preview removed".to_owned(),
+            _ => format!("succeeded: {} runs {digest}", request.app),
+        },
+        other => format!(
+            "{}: {}",
+            other.word(),
+            request.note.as_deref().unwrap_or("")
+        ),
+    };
+    let detail = detail.map(|d| format!(" — {d}")).unwrap_or_default();
+    format!("{}\n  {state}{detail}", headline(request))
+}
+
+fn awaiting(request: &Request, emoji: &str) -> String {
+    let Some(rule) = &request.rule else {
+        return "awaiting approval".into();
+    };
+    let roles: Vec<&str> = rule.roles.iter().map(|r| r.as_str()).collect();
+    let approvers: Vec<&str> = request
+        .approvals
+        .iter()
+        .map(|a| a.person.as_str())
+        .collect();
+    let have = if approvers.is_empty() {
+        String::new()
+    } else {
+        format!(" (so far: {})", approvers.join(", "))
+    };
+    format!(
+        "awaiting approval: {} of {} from {}{have}; say `approve {}` or react :{emoji}:; expires {}",
+        request.approvals.len(),
+        rule.count,
+        roles.join(", "),
+        request.id,
+        humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(rule.expires_at.max(0) as u64))
+    )
+}
+
+fn approved_line(request: &Request) -> String {
+    let approvers: Vec<&str> = request
+        .approvals
+        .iter()
+        .map(|a| a.person.as_str())
+        .collect();
+    if approvers.is_empty() {
+        "approved by policy".into()
+    } else {
+        format!("approved by {}", approvers.join(", "))
+    }
+}

@@ -1,0 +1,143 @@
+//! Writing things down: every request change and audit event, durably.
+
+use serde_json::{json, Value};
+
+use super::state::{transition, Event, Request};
+use super::{Engine, EngineError};
+use crate::names::RequestId;
+use crate::store::{LockRecord, NewEvent};
+
+impl Engine {
+    /// Appends an audit event and flushes it before returning.
+    pub(super) fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        env: Option<&str>,
+        details: Value,
+    ) -> Result<(), EngineError> {
+        self.store.append_durable(NewEvent {
+            time: self.now().saturating_mul(1000),
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            subject: subject.to_owned(),
+            env: env.map(str::to_owned),
+            details,
+        })?;
+        Ok(())
+    }
+
+    /// Applies an event to a request, writes the request and its audit
+    /// event durably, then updates the request's progress message.
+    pub(super) async fn apply(
+        &self,
+        request: &Request,
+        event: Event,
+        actor: &str,
+    ) -> Result<Request, EngineError> {
+        let next = transition(request, &event, self.now())?;
+        self.save(&next, actor, &event)?;
+        self.show_progress(&next, None).await;
+        Ok(next)
+    }
+
+    /// Writes a request and the audit event that explains its change.
+    pub(super) fn save(
+        &self,
+        request: &Request,
+        actor: &str,
+        event: &Event,
+    ) -> Result<(), EngineError> {
+        self.store.put_request(request.id.0, request)?;
+        let details = json!({
+            "event": event,
+            "state": request.state,
+            "sha": request.sha,
+            "digest": request.digest,
+        });
+        self.audit(
+            actor,
+            &format!("request.{}", event_name(event)),
+            &request.id.to_string(),
+            request.env.as_ref().map(|e| e.as_str()),
+            details,
+        )
+    }
+
+    /// Loads a request by id.
+    pub(super) fn load(&self, id: RequestId) -> Result<Option<Request>, EngineError> {
+        Ok(self.store.get_request(id.0)?)
+    }
+
+    /// Releases the deploy lock a request holds, if it still holds it.
+    pub(super) fn release_lock(&self, request: &Request) -> Result<(), EngineError> {
+        let Some(key) = deploy_lock_key(request) else {
+            return Ok(());
+        };
+        if let Some(current) = self.store.lock(&key)? {
+            if current.request == Some(request.id.0) && self.store.unlock(&key, &current)? {
+                self.audit(
+                    request.requester.as_str(),
+                    "lock.released",
+                    &key,
+                    request.env.as_ref().map(|e| e.as_str()),
+                    json!({ "request": request.id }),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes a lock, auditing it; returns the current holder on failure.
+    pub(super) fn take_lock(
+        &self,
+        record: &LockRecord,
+        env: &str,
+    ) -> Result<Result<(), LockRecord>, EngineError> {
+        let taken = self.store.try_lock(record)?;
+        if taken.is_ok() {
+            self.audit(
+                &record.holder,
+                "lock.taken",
+                &record.key,
+                Some(env),
+                json!({ "reason": record.reason, "request": record.request }),
+            )?;
+        }
+        Ok(taken)
+    }
+}
+
+/// The key of the lock a deploy to (app, env) takes.
+pub(super) fn deploy_lock_key(request: &Request) -> Option<String> {
+    request
+        .env
+        .as_ref()
+        .map(|env| format!("{}/{}", request.app, env))
+}
+
+/// The key of an environment-wide lock taken by hand or after a rollback.
+pub(super) fn env_lock_key(env: &str) -> String {
+    format!("env/{env}")
+}
+
+fn event_name(event: &Event) -> &'static str {
+    match event {
+        Event::Resolved { .. } => "resolved",
+        Event::Allowed => "allowed",
+        Event::NeedsApproval(_) => "needs_approval",
+        Event::Approve { .. } => "approved",
+        Event::Revoke { .. } => "revoked",
+        Event::Deny { .. } => "denied",
+        Event::Cancel => "cancelled",
+        Event::Expire => "expired",
+        Event::BuildStarted => "build_started",
+        Event::DeployStarted { .. } => "deploy_started",
+        Event::RolledOut => "rolled_out",
+        Event::Verified => "succeeded",
+        Event::Fail { .. } => "failed",
+        Event::RolledBack { .. } => "rolled_back",
+        Event::Interrupt { .. } => "interrupted",
+    }
+}

@@ -1,0 +1,61 @@
+//! Start-up: find every request that was in flight and settle it.
+
+use super::state::{Event, Request, State};
+use super::{Engine, EngineError};
+
+/// What recovery did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    /// Requests still waiting for approval, left waiting.
+    pub resumed: Vec<String>,
+    /// Requests that were under way, now `Interrupted`.
+    pub interrupted: Vec<String>,
+    /// Requests whose approval window had closed.
+    pub expired: Vec<String>,
+}
+
+impl Engine {
+    /// Settles requests left in flight by a stop or a crash: those waiting
+    /// for approval keep waiting (or expire); everything else becomes
+    /// `Interrupted`, and its conversation is told. A request interrupted
+    /// mid-rollout keeps its lock so nobody deploys over an unknown state.
+    pub async fn recover(&self) -> Result<Recovery, EngineError> {
+        let mut done = Recovery::default();
+        let requests: Vec<(u64, Request)> = self.store.requests()?;
+        for (_, request) in requests.into_iter().filter(|(_, r)| !r.state.is_terminal()) {
+            let id = request.id.to_string();
+            match request.state {
+                State::AwaitingApproval
+                    if request
+                        .rule
+                        .as_ref()
+                        .is_some_and(|r| self.now() >= r.expires_at) =>
+                {
+                    self.apply(&request, Event::Expire, "gantry").await?;
+                    done.expired.push(id);
+                }
+                State::AwaitingApproval => {
+                    self.show_progress(&request, Some("still waiting after a restart"))
+                        .await;
+                    done.resumed.push(id);
+                }
+                state => {
+                    let changing = matches!(state, State::Deploying | State::Verifying);
+                    let reason = if changing {
+                        format!("Gantry restarted while this was {}; the rollout's outcome is unknown — check it, then unlock", state.word())
+                    } else {
+                        format!("Gantry restarted while this was {}; nothing was changed — request again", state.word())
+                    };
+                    let ended = self
+                        .apply(&request, Event::Interrupt { reason }, "gantry")
+                        .await?;
+                    if !changing {
+                        self.release_lock(&ended)?;
+                    }
+                    done.interrupted.push(id);
+                }
+            }
+        }
+        Ok(done)
+    }
+}

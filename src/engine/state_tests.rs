@@ -1,0 +1,285 @@
+//! Table tests and properties of the request state machine.
+
+use std::collections::BTreeSet;
+
+use proptest::prelude::*;
+
+use super::state::*;
+use crate::names::{AppName, Digest, EnvName, Identity, PersonId, RequestId, RoleName, Sha};
+
+fn sha(c: char) -> Sha {
+    Sha::new(&c.to_string().repeat(40)).unwrap()
+}
+
+fn digest(c: char) -> Digest {
+    Digest::new(&format!("sha256:{}", c.to_string().repeat(64))).unwrap()
+}
+
+fn person(name: &str) -> PersonId {
+    PersonId::new(name).unwrap()
+}
+
+fn identity(name: &str) -> Identity {
+    format!("console:{name}").parse().unwrap()
+}
+
+fn request() -> Request {
+    Request {
+        id: RequestId(1),
+        action: Action::Deploy {
+            reference: "main".into(),
+        },
+        app: AppName::new("web").unwrap(),
+        env: Some(EnvName::new("prod").unwrap()),
+        namespace: Some("prod".into()),
+        requester: person("alice"),
+        identity: identity("alice"),
+        conversation: Conversation {
+            platform: "console".into(),
+            channel: "tty".into(),
+        },
+        sha: None,
+        digest: None,
+        previous_digest: None,
+        policy_version: "v1".into(),
+        rule: None,
+        approvals: Vec::new(),
+        state: State::Requested,
+        dry_run: false,
+        created_at: 0,
+        updated_at: 0,
+        note: None,
+    }
+}
+
+fn rule(count: u32) -> ApprovalRule {
+    ApprovalRule {
+        count,
+        roles: vec![RoleName::new("release-manager").unwrap()],
+        self_approval: false,
+        expires_at: 3600,
+    }
+}
+
+fn approve(name: &str) -> Event {
+    Event::Approve {
+        person: person(name),
+        identity: identity(name),
+        holds_role: true,
+    }
+}
+
+fn all(names: &[&str]) -> BTreeSet<PersonId> {
+    names.iter().map(|n| person(n)).collect()
+}
+
+fn deploy_started(head: char, d: char, holders: &[&str]) -> Event {
+    Event::DeployStarted {
+        head: sha(head),
+        digest: Some(digest(d)),
+        approvers_with_role: all(holders),
+        policy_version: "v1".into(),
+    }
+}
+
+fn run(events: &[Event]) -> Result<Request, TransitionError> {
+    let mut r = request();
+    for (t, e) in events.iter().enumerate() {
+        r = transition(&r, e, t as i64)?;
+    }
+    Ok(r)
+}
+
+fn resolved() -> Event {
+    Event::Resolved {
+        sha: sha('a'),
+        digest: Some(digest('1')),
+        previous: Some(digest('0')),
+    }
+}
+
+#[test]
+fn two_of_three_with_self_approval_refused() {
+    let mut r = run(&[resolved(), Event::NeedsApproval(rule(2))]).unwrap();
+    assert_eq!(r.state, State::AwaitingApproval);
+    let err = transition(&r, &approve("alice"), 5).unwrap_err();
+    assert!(err.to_string().contains("cannot approve it too"), "{err}");
+    r = transition(&r, &approve("bob"), 6).unwrap();
+    let err = transition(&r, &approve("bob"), 7).unwrap_err();
+    assert!(err.to_string().contains("one person counts once"), "{err}");
+    assert_eq!(r.state, State::AwaitingApproval);
+    r = transition(&r, &approve("dave"), 8).unwrap();
+    assert_eq!(r.state, State::Approved);
+    let r = transition(&r, &deploy_started('a', '1', &["bob", "dave"]), 9).unwrap();
+    assert_eq!(r.state, State::Deploying);
+}
+
+#[test]
+fn a_moved_branch_or_image_aborts() {
+    let r = run(&[resolved(), Event::NeedsApproval(rule(1)), approve("bob")]).unwrap();
+    let err = transition(&r, &deploy_started('b', '1', &["bob"]), 9).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("approved aaaaaaa, head is now bbbbbbb: request again")
+    );
+    let err = transition(&r, &deploy_started('a', '2', &["bob"]), 9).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("approved sha256:111111111111, image is now"),
+        "{err}"
+    );
+}
+
+#[test]
+fn approver_who_lost_the_role_no_longer_counts() {
+    let r = run(&[resolved(), Event::NeedsApproval(rule(1)), approve("bob")]).unwrap();
+    let err = transition(&r, &deploy_started('a', '1', &[]), 9).unwrap_err();
+    assert_eq!(
+        err,
+        TransitionError::NotApproved {
+            id: RequestId(1),
+            have: 0,
+            need: 1
+        }
+    );
+}
+
+#[test]
+fn changed_policy_voids_approvals() {
+    let r = run(&[resolved(), Event::NeedsApproval(rule(1)), approve("bob")]).unwrap();
+    let mut event = deploy_started('a', '1', &["bob"]);
+    if let Event::DeployStarted { policy_version, .. } = &mut event {
+        *policy_version = "v2".into();
+    }
+    let err = transition(&r, &event, 9).unwrap_err();
+    assert!(err.to_string().contains("policy is now v2"), "{err}");
+}
+
+#[test]
+fn expiry_and_late_approvals() {
+    let r = run(&[resolved(), Event::NeedsApproval(rule(1))]).unwrap();
+    assert!(
+        transition(&r, &Event::Expire, 100).is_err(),
+        "not yet expired"
+    );
+    let err = transition(&r, &approve("bob"), 3600).unwrap_err();
+    assert!(err.to_string().contains("expired"), "{err}");
+    let r = transition(&r, &Event::Expire, 3600).unwrap();
+    assert_eq!(r.state, State::Expired);
+}
+
+#[test]
+fn failed_rollout_rolls_back_and_ends() {
+    let r = run(&[resolved(), Event::Allowed, deploy_started('a', '1', &[])]).unwrap();
+    let r = transition(
+        &r,
+        &Event::RolledBack {
+            reason: "ProgressDeadlineExceeded".into(),
+        },
+        9,
+    )
+    .unwrap();
+    assert_eq!(r.state, State::RolledBack);
+    assert!(transition(&r, &Event::Verified, 10).is_err());
+}
+
+#[test]
+fn pins_are_set_once() {
+    let r = run(&[resolved()]).unwrap();
+    assert!(transition(&r, &resolved(), 1).is_err());
+}
+
+fn arb_event() -> impl Strategy<Value = Event> {
+    let name = prop_oneof![Just("alice"), Just("bob"), Just("dave"), Just("carol")];
+    let holders = proptest::collection::btree_set(
+        prop_oneof![Just("alice"), Just("bob"), Just("dave")],
+        0..4,
+    );
+    prop_oneof![
+        (
+            prop_oneof![Just('a'), Just('b')],
+            prop_oneof![Just('1'), Just('2')]
+        )
+            .prop_map(|(s, d)| Event::Resolved {
+                sha: sha(s),
+                digest: Some(digest(d)),
+                previous: None
+            }),
+        Just(Event::Allowed),
+        (0u32..4, any::<bool>()).prop_map(|(n, own)| Event::NeedsApproval(ApprovalRule {
+            self_approval: own,
+            ..rule(n)
+        })),
+        (name.clone(), any::<bool>()).prop_map(|(n, holds_role)| Event::Approve {
+            person: person(n),
+            identity: identity(n),
+            holds_role
+        }),
+        name.prop_map(|n| Event::Revoke { person: person(n) }),
+        Just(Event::Deny {
+            reason: "no".into()
+        }),
+        Just(Event::Cancel),
+        Just(Event::Expire),
+        Just(Event::BuildStarted),
+        (
+            prop_oneof![Just('a'), Just('b')],
+            prop_oneof![Just('1'), Just('2')],
+            holders
+        )
+            .prop_map(|(s, d, h)| {
+                Event::DeployStarted {
+                    head: sha(s),
+                    digest: Some(digest(d)),
+                    approvers_with_role: h.into_iter().map(person).collect(),
+                    policy_version: "v1".into(),
+                }
+            }),
+        Just(Event::RolledOut),
+        Just(Event::Verified),
+        Just(Event::Fail { reason: "x".into() }),
+        Just(Event::RolledBack { reason: "x".into() }),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn invariants_hold_for_any_event_sequence(events in proptest::collection::vec((arb_event(), 0i64..5000), 0..40)) {
+        let mut r = request();
+        for (event, now) in &events {
+            let before = r.clone();
+            match transition(&r, event, *now) {
+                Err(_) => {
+                    // A refused event changes nothing; terminal states refuse everything.
+                    prop_assert_eq!(&r, &before);
+                }
+                Ok(next) => {
+                    prop_assert!(!before.state.is_terminal(), "left terminal state {:?}", before.state);
+                    if next.state == State::Deploying && before.state != State::Deploying {
+                        let Event::DeployStarted { head, digest, approvers_with_role, .. } = event else {
+                            panic!("entered Deploying on {event:?}");
+                        };
+                        prop_assert_eq!(Some(head), before.sha.as_ref());
+                        prop_assert_eq!(digest, &before.digest);
+                        let need = before.rule.as_ref().map_or(0, |r| r.count) as usize;
+                        prop_assert!(before.valid_approvals(approvers_with_role) >= need);
+                    }
+                    for a in &next.approvals {
+                        prop_assert_eq!(Some(&a.sha), next.sha.as_ref());
+                        prop_assert_eq!(&a.digest, &next.digest);
+                    }
+                    if let Some(rule) = &next.rule {
+                        if !rule.self_approval {
+                            prop_assert!(next.approvals.iter().all(|a| a.person != next.requester));
+                        }
+                    }
+                    if before.sha.is_some() {
+                        prop_assert_eq!(&next.sha, &before.sha);
+                        prop_assert_eq!(&next.digest, &before.digest);
+                    }
+                    r = next;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! Who may do what, where, and with whose approval. Pure: the caller passes
+//! the facts it gathered (locks, checks, what runs where) and the time.
+//!
+//! Deny by default: an identity that config does not name may only ask for
+//! `help`, `status`, `envs` and `whoami`. Deny wins over everything except a
+//! break-glass role overriding a freeze window, which the caller audits.
+
+#[cfg(test)]
+mod tests;
+
+use std::time::Duration;
+
+use crate::command::{Command, GitRef};
+use crate::config::{Config, Environment, Person};
+use crate::names::{RequestId, RoleName};
+
+/// A lock as policy sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockView {
+    /// The person (or request) holding it.
+    pub holder: String,
+    /// The request that holds it, for deploy locks.
+    pub request: Option<RequestId>,
+    /// Why it is held.
+    pub reason: String,
+    /// Unix seconds when it was taken.
+    pub since: i64,
+}
+
+/// What the caller knows about the world when it asks.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    /// The lock on the target environment, if any.
+    pub lock: Option<LockView>,
+    /// Whether the commit's checks passed; `None` when not looked up.
+    pub checks_passed: Option<bool>,
+}
+
+/// The approvals a request must collect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalNeed {
+    /// Distinct people.
+    pub count: u32,
+    /// Roles that may approve.
+    pub roles: Vec<RoleName>,
+    /// Whether the requester may approve their own request.
+    pub self_approval: bool,
+    /// How long approvals are collected.
+    pub expires: Duration,
+}
+
+/// The verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Go ahead. `override_note` says when a break-glass role overrode a freeze.
+    Allow {
+        /// Set when a freeze was overridden; the caller must audit it.
+        override_note: Option<String>,
+    },
+    /// Go ahead once these approvals are in.
+    NeedsApproval {
+        /// The approvals needed.
+        need: ApprovalNeed,
+        /// Set when a freeze was overridden; the caller must audit it.
+        override_note: Option<String>,
+    },
+    /// No, and why.
+    Deny(String),
+}
+
+/// Commands anyone may run, even an identity config does not know.
+pub fn is_open(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Help { .. } | Command::Status { .. } | Command::Envs | Command::Whoami
+    )
+}
+
+/// Decides whether `person` may run `command` now (unix seconds).
+pub fn decide(
+    person: Option<&Person>,
+    command: &Command,
+    config: &Config,
+    facts: &Facts,
+    now: i64,
+) -> Decision {
+    if is_open(command) {
+        return allow();
+    }
+    let Some(person) = person else {
+        return Decision::Deny(
+            "Gantry does not know you yet; ask an admin to add your identity (see `whoami`) to config".into(),
+        );
+    };
+    let admin = person.has_any_role(&config.admin_roles);
+    match command {
+        Command::Help { .. } | Command::Status { .. } | Command::Envs | Command::Whoami => allow(),
+        Command::Approve { .. }
+        | Command::Deny { .. }
+        | Command::Cancel { .. }
+        | Command::History { .. } => allow(),
+        Command::Deploy { reference, env, .. } => match env_of(config, env.as_str()) {
+            Ok(env) => deploy_like(person, env, config, facts, now, Some(reference), None),
+            Err(deny) => deny,
+        },
+        Command::Promote { from, to, .. } => match env_of(config, to.as_str()) {
+            Ok(env) => deploy_like(person, env, config, facts, now, None, Some(from.as_str())),
+            Err(deny) => deny,
+        },
+        Command::Rollback { env, .. } => match env_of(config, env.as_str()) {
+            Ok(env) => {
+                // Restoring an earlier, once-approved digest needs no new
+                // approvals and is allowed in a freeze; roles and locks still apply.
+                may_request(person, env)
+                    .or_else(|| locked(env, facts))
+                    .unwrap_or_else(allow)
+            }
+            Err(deny) => deny,
+        },
+        Command::Build { .. } => {
+            if person.roles.is_empty() {
+                Decision::Deny(format!(
+                    "{} holds no role, so cannot start builds",
+                    person.id
+                ))
+            } else {
+                allow()
+            }
+        }
+        Command::Teardown { .. } => {
+            let preview = config
+                .envs()
+                .iter()
+                .find(|e| matches!(e.target, crate::config::Target::Preview { .. }));
+            match preview {
+                Some(env) => may_request(person, env).unwrap_or_else(allow),
+                None => Decision::Deny("no environment in config makes previews".into()),
+            }
+        }
+        Command::Lock { env, .. } => match env_of(config, env.as_str()) {
+            Ok(env) if admin => locked(env, facts).unwrap_or_else(allow),
+            Ok(env) => may_request(person, env)
+                .or_else(|| locked(env, facts))
+                .unwrap_or_else(allow),
+            Err(deny) => deny,
+        },
+        Command::Unlock { env } => match &facts.lock {
+            None => Decision::Deny(format!("{env} is not locked")),
+            Some(lock) if admin || lock.holder == person.id.as_str() => allow(),
+            Some(lock) => Decision::Deny(format!(
+                "{env} is locked by {}; only they or an admin can unlock it",
+                lock.holder
+            )),
+        },
+    }
+}
+
+fn allow() -> Decision {
+    Decision::Allow {
+        override_note: None,
+    }
+}
+
+fn env_of<'c>(config: &'c Config, name: &str) -> Result<&'c Environment, Decision> {
+    config
+        .env(name)
+        .ok_or_else(|| Decision::Deny(format!("there is no environment `{name}`")))
+}
+
+fn may_request(person: &Person, env: &Environment) -> Option<Decision> {
+    if person.has_any_role(&env.requesters) {
+        return None;
+    }
+    let roles: Vec<&str> = env.requesters.iter().map(RoleName::as_str).collect();
+    Some(Decision::Deny(format!(
+        "{} may not request changes to {}; that needs one of: {}",
+        person.id,
+        env.name,
+        roles.join(", ")
+    )))
+}
+
+fn locked(env: &Environment, facts: &Facts) -> Option<Decision> {
+    facts.lock.as_ref().map(|lock| {
+        Decision::Deny(format!(
+            "{} is locked by {} since {}: {}",
+            env.name,
+            lock.holder,
+            humantime::format_rfc3339_seconds(unix_time(lock.since)),
+            lock.reason
+        ))
+    })
+}
+
+fn unix_time(seconds: i64) -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + Duration::from_secs(seconds.max(0).unsigned_abs())
+}
+
+fn deploy_like(
+    person: &Person,
+    env: &Environment,
+    config: &Config,
+    facts: &Facts,
+    now: i64,
+    reference: Option<&GitRef>,
+    promoted_from: Option<&str>,
+) -> Decision {
+    if let Some(deny) = may_request(person, env) {
+        return deny;
+    }
+    match (&env.promote_from, promoted_from, reference) {
+        (Some(source), None, _) => {
+            return Decision::Deny(format!(
+                "{} takes only promotions from {source}: `promote from {source} to {}`",
+                env.name, env.name
+            ))
+        }
+        (Some(source), Some(from), _) if source.as_str() != from => {
+            return Decision::Deny(format!(
+                "{} takes promotions only from {source}, not from {from}",
+                env.name
+            ))
+        }
+        (_, None, Some(reference)) => {
+            if let Some(deny) = ref_allowed(env, reference) {
+                return deny;
+            }
+        }
+        _ => {}
+    }
+    if env.require_green_ci && facts.checks_passed != Some(true) {
+        return Decision::Deny(format!(
+            "{} needs a commit whose checks have passed; they have not",
+            env.name
+        ));
+    }
+    if let Some(deny) = locked(env, facts) {
+        return deny;
+    }
+    let mut override_note = None;
+    if let Some(window) = env.freeze_at(now) {
+        if !person.has_any_role(&config.break_glass_roles) {
+            return Decision::Deny(format!("{} is frozen: {}", env.name, window.reason()));
+        }
+        override_note = Some(format!(
+            "{} overrode the freeze on {} ({}) with a break-glass role",
+            person.id,
+            env.name,
+            window.reason()
+        ));
+    }
+    let rule = &env.approvals;
+    if rule.count == 0 {
+        return Decision::Allow { override_note };
+    }
+    Decision::NeedsApproval {
+        need: ApprovalNeed {
+            count: rule.count,
+            roles: rule.roles.clone(),
+            self_approval: rule.self_approval,
+            expires: rule.expires,
+        },
+        override_note,
+    }
+}
+
+/// Checks a ref against the environment's branch patterns. A SHA or pull
+/// request cannot be matched against branch names, so it is allowed only
+/// where every branch is.
+fn ref_allowed(env: &Environment, reference: &GitRef) -> Option<Decision> {
+    if env.refs.is_empty() {
+        return None;
+    }
+    let patterns: Vec<&str> = env.refs.iter().map(|p| p.as_str()).collect();
+    match reference {
+        GitRef::Name(name) if env.allows_ref(name) => None,
+        GitRef::Name(name) => Some(Decision::Deny(format!(
+            "{} takes only refs matching {}; `{name}` does not match",
+            env.name,
+            patterns.join(", ")
+        ))),
+        _ if patterns.contains(&"**") => None,
+        other => Some(Decision::Deny(format!(
+            "{} takes only refs matching {}; name the branch or tag instead of `{other}`",
+            env.name,
+            patterns.join(", ")
+        ))),
+    }
+}

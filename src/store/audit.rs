@@ -1,0 +1,353 @@
+//! The audit trail: a hash chain of events (encoding in `chain.rs`),
+//! indexed by environment and by actor.
+//!
+//! An append writes its event, then its index entries (`name`, 0x00, seq
+//! big-endian, in `audit_by_env` and `audit_by_actor`). `open` reads only the
+//! newest event and repairs the index entries a crash left out.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::chain::{event_hash, hash_bytes, GENESIS_HASH};
+use super::{be_u64, encode, io, Store, StoreError};
+
+/// How far back from the newest event `open` looks for missing index entries.
+///
+/// An append writes its event before its index entries, and appends are
+/// serialised, so a crash can leave only the newest event unindexed; the
+/// margin covers a crash that lost several unflushed appends unevenly.
+const REPAIR_WINDOW: usize = 1_000;
+
+/// An event to append; the store assigns its seq and hashes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// When it happened, unix milliseconds.
+    pub time: i64,
+    /// Who did it, e.g. `slack:U024BE7LH` or `gantry`.
+    pub actor: String,
+    /// What was done, e.g. `deploy.started`.
+    pub action: String,
+    /// What it was done to, e.g. `R-12`.
+    pub subject: String,
+    /// The environment concerned, if any.
+    pub env: Option<String>,
+    /// Anything else worth keeping (SHA, digest, reason); never secrets.
+    pub details: Value,
+}
+
+/// A stored, hash-chained audit event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// Position in the chain, from 1, without gaps.
+    pub seq: u64,
+    /// When it happened, unix milliseconds.
+    pub time: i64,
+    /// Who did it.
+    pub actor: String,
+    /// What was done.
+    pub action: String,
+    /// What it was done to.
+    pub subject: String,
+    /// The environment concerned, if any.
+    pub env: Option<String>,
+    /// Anything else worth keeping.
+    pub details: Value,
+    /// The previous event's hash (hex); [`GENESIS_HASH`] for seq 1.
+    pub prev_hash: String,
+    /// `sha256(prev_hash bytes || canonical bytes)`, hex.
+    pub hash: String,
+}
+
+/// Which events [`Store::list`] returns: all filters must match; newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    /// Only events for this environment.
+    pub env: Option<String>,
+    /// Only events by this actor.
+    pub actor: Option<String>,
+    /// Only events with this seq or a later one.
+    pub since_seq: Option<u64>,
+    /// At most this many events (no limit when `None`).
+    pub limit: Option<usize>,
+}
+
+/// What [`Store::verify`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// How many events the store holds.
+    pub events: u64,
+    /// The newest readable event's seq and hash.
+    pub head: Option<(u64, String)>,
+    /// The first event that breaks the chain, and why.
+    pub first_bad: Option<(u64, String)>,
+}
+
+/// The end of the chain, kept in memory; its mutex serialises appends.
+#[derive(Debug, Clone)]
+pub(super) struct Head {
+    /// The seq the next event gets.
+    pub(super) next_seq: u64,
+    /// The newest event's hash (hex).
+    pub(super) hash: String,
+    /// Set when the newest event cannot be read: appending is refused.
+    pub(super) broken: Option<(u64, String)>,
+}
+
+impl Default for Head {
+    fn default() -> Self {
+        Head {
+            next_seq: 1,
+            hash: GENESIS_HASH.to_owned(),
+            broken: None,
+        }
+    }
+}
+
+impl Store {
+    /// Appends an event (written, not yet durable: see [`Store::append_durable`]).
+    pub fn append(&self, event: NewEvent) -> Result<AuditEvent, StoreError> {
+        check_name("actor", &event.actor)?;
+        if let Some(env) = &event.env {
+            check_name("env", env)?;
+        }
+        let mut head = self.head();
+        if let Some((seq, reason)) = &head.broken {
+            return Err(StoreError::ChainBroken {
+                seq: *seq,
+                reason: reason.clone(),
+            });
+        }
+        let seq = head.next_seq;
+        let NewEvent {
+            time,
+            actor,
+            action,
+            subject,
+            env,
+            details,
+        } = event;
+        let mut stored = AuditEvent {
+            seq,
+            time,
+            actor,
+            action,
+            subject,
+            env,
+            details,
+            prev_hash: head.hash.clone(),
+            hash: String::new(),
+        };
+        stored.hash =
+            event_hash(&stored).map_err(|reason| StoreError::ChainBroken { seq, reason })?;
+        let bytes = encode("audit", &stored)?;
+        let swapped = self
+            .inner
+            .audit
+            .compare_and_swap(seq.to_be_bytes(), None::<&[u8]>, Some(bytes))
+            .map_err(|e| io("write", "audit", &e))?;
+        if swapped.is_err() {
+            return Err(StoreError::SeqTaken { seq });
+        }
+        head.next_seq = seq + 1;
+        head.hash.clone_from(&stored.hash);
+        drop(head);
+        // Index entries follow their event; `open` repairs them after a crash.
+        for (tree, name, key) in self.index_keys(&stored) {
+            tree.insert(key, &[]).map_err(|e| io("write", name, &e))?;
+        }
+        Ok(stored)
+    }
+
+    /// Appends an event and flushes: call before a side effect starts and when it ends.
+    pub fn append_durable(&self, event: NewEvent) -> Result<AuditEvent, StoreError> {
+        let stored = self.append(event)?;
+        self.flush()?;
+        Ok(stored)
+    }
+
+    /// Recomputes the whole chain and names the first event that breaks it.
+    pub fn verify(&self) -> Result<VerifyReport, StoreError> {
+        let mut report = VerifyReport {
+            events: 0,
+            head: None,
+            first_bad: None,
+        };
+        let mut expected_seq = 1u64;
+        let mut prev = GENESIS_HASH.to_owned();
+        let flag = |report: &mut VerifyReport, seq: u64, why: String| {
+            report.first_bad.get_or_insert((seq, why));
+        };
+        for entry in self.inner.audit.iter() {
+            let (key, value) = entry.map_err(|e| io("read", "audit", &e))?;
+            report.events += 1;
+            let Some(seq) = be_u64(&key) else {
+                flag(
+                    &mut report,
+                    expected_seq,
+                    format!("undecodable key {}", hex::encode(&key)),
+                );
+                continue;
+            };
+            if seq != expected_seq {
+                flag(
+                    &mut report,
+                    expected_seq,
+                    format!("seq gap: the next stored event is {seq}"),
+                );
+            }
+            expected_seq = seq.saturating_add(1);
+            let event: AuditEvent = match serde_json::from_slice(&value) {
+                Ok(event) => event,
+                Err(e) => {
+                    flag(&mut report, seq, format!("undecodable: {e}"));
+                    continue;
+                }
+            };
+            if event.seq != seq {
+                flag(
+                    &mut report,
+                    seq,
+                    format!("seq mismatch: stored under {seq}, says {}", event.seq),
+                );
+            }
+            if event.prev_hash != prev {
+                flag(&mut report, seq, "prev_hash mismatch".to_owned());
+            }
+            match event_hash(&event) {
+                Ok(hash) if hash == event.hash => {}
+                Ok(_) => flag(&mut report, seq, "hash mismatch".to_owned()),
+                Err(why) => flag(&mut report, seq, why),
+            }
+            prev.clone_from(&event.hash);
+            report.head = Some((seq, event.hash));
+        }
+        Ok(report)
+    }
+
+    /// Reads the newest event to find where the chain continues, then repairs its indexes.
+    pub(super) fn recover_head(&self) -> Result<Head, StoreError> {
+        let Some((key, value)) = self
+            .inner
+            .audit
+            .last()
+            .map_err(|e| io("read", "audit", &e))?
+        else {
+            return Ok(Head::default());
+        };
+        let broken = |seq: u64, reason: String| Head {
+            next_seq: seq.saturating_add(1),
+            hash: String::new(),
+            broken: Some((seq, reason)),
+        };
+        let Some(seq) = be_u64(&key) else {
+            return Ok(broken(0, format!("undecodable key {}", hex::encode(&key))));
+        };
+        let event: AuditEvent = match serde_json::from_slice(&value) {
+            Ok(event) => event,
+            Err(e) => return Ok(broken(seq, format!("undecodable: {e}"))),
+        };
+        if event.seq != seq || hash_bytes(&event.hash).is_err() {
+            return Ok(broken(
+                seq,
+                "the newest event does not match its key or hash".to_owned(),
+            ));
+        }
+        self.repair_indexes()?;
+        Ok(Head {
+            next_seq: seq + 1,
+            hash: event.hash,
+            broken: None,
+        })
+    }
+
+    /// Writes index entries missing for the newest events; returns how many were written.
+    fn repair_indexes(&self) -> Result<usize, StoreError> {
+        let mut written = 0;
+        for entry in self.inner.audit.iter().rev().take(REPAIR_WINDOW) {
+            let (_, value) = entry.map_err(|e| io("read", "audit", &e))?;
+            let Ok(event) = serde_json::from_slice::<AuditEvent>(&value) else {
+                // `verify` reports it; an unreadable event has no index to repair.
+                continue;
+            };
+            let mut complete = true;
+            for (tree, name, index) in self.index_keys(&event) {
+                if !tree
+                    .contains_key(&index)
+                    .map_err(|e| io("read", name, &e))?
+                {
+                    tree.insert(index, &[]).map_err(|e| io("write", name, &e))?;
+                    complete = false;
+                    written += 1;
+                }
+            }
+            if complete {
+                break;
+            }
+        }
+        if written > 0 {
+            self.flush()?;
+        }
+        Ok(written)
+    }
+
+    /// The index entries an event needs: (tree, tree name, key).
+    fn index_keys(&self, event: &AuditEvent) -> Vec<(&sled::Tree, &'static str, Vec<u8>)> {
+        let mut keys = vec![(
+            &self.inner.audit_by_actor,
+            "audit_by_actor",
+            index_key(&event.actor, event.seq),
+        )];
+        if let Some(env) = &event.env {
+            keys.push((
+                &self.inner.audit_by_env,
+                "audit_by_env",
+                index_key(env, event.seq),
+            ));
+        }
+        keys
+    }
+}
+
+/// Rejects names that would make index keys ambiguous.
+pub(super) fn check_name(field: &'static str, value: &str) -> Result<(), StoreError> {
+    if value.contains('\0') {
+        return Err(StoreError::InvalidName {
+            field,
+            value: value.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// `name`, 0x00, seq big-endian.
+pub(super) fn index_key(name: &str, seq: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(name.len() + 9);
+    key.extend_from_slice(name.as_bytes());
+    key.push(0);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+pub(super) fn seq_text(key: &[u8]) -> String {
+    be_u64(key).map_or_else(|| hex::encode(key), |seq| seq.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_keys_sort_by_name_then_seq() {
+        assert!(index_key("prod", 2) < index_key("prod", 256));
+        assert!(index_key("prod", u64::MAX) < index_key("prod-eu", 0));
+        assert_eq!(index_key("a", 1), [b'a', 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    }
+
+    #[test]
+    fn names_with_nul_are_refused() {
+        assert!(matches!(
+            check_name("actor", "a\0b"),
+            Err(StoreError::InvalidName { field: "actor", .. })
+        ));
+    }
+}

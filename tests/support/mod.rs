@@ -1,0 +1,85 @@
+//! Shared harness for engine scenarios: a real store in a temporary
+//! directory, the sandbox world behind the ports, and a clock the test owns.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use gantry::command::Grammar;
+use gantry::engine::{Conversation, Engine, Ports, Reply, Request};
+use gantry::names::RequestId;
+use gantry::sandbox::World;
+use gantry::store::Store;
+
+/// 2026-11-24T12:00:00Z, a Tuesday outside every freeze window.
+pub const TUESDAY_NOON: i64 = 1_795_521_600;
+
+/// An engine over the sandbox world with a test-owned clock.
+pub struct Harness {
+    pub engine: Engine,
+    pub world: Arc<World>,
+    pub store: Store,
+    pub clock: Arc<AtomicI64>,
+    pub dir: tempfile::TempDir,
+}
+
+impl Harness {
+    /// Builds a harness from a config file in `tests/data/`.
+    pub fn new(config_file: &str) -> Harness {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(config_file);
+        let config = Arc::new(gantry::config::load(&path).expect("test config loads"));
+        let world = Arc::new(World::new(gantry::sandbox::seed(&config), Duration::from_millis(1)));
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path()).expect("store opens");
+        let clock = Arc::new(AtomicI64::new(TUESDAY_NOON));
+        let ports = Ports {
+            forge: world.clone(),
+            registry: world.clone(),
+            cluster: world.clone(),
+            notifier: world.clone(),
+        };
+        let time = clock.clone();
+        let engine = Engine::new(
+            config,
+            Arc::new(Grammar::builtin().expect("grammar")),
+            store.clone(),
+            ports,
+            Arc::new(move || time.load(Ordering::SeqCst)),
+        );
+        Harness { engine, world, store, clock, dir }
+    }
+
+    /// `who` (an identity such as `console:alice`) types `text` in #deploys.
+    pub async fn say(&self, who: &str, text: &str) -> Reply {
+        let identity = who.parse().expect("identity");
+        let conversation = Conversation { platform: "console".into(), channel: "deploys".into() };
+        let run = self.engine.handle(&identity, &conversation, text);
+        tokio::time::timeout(Duration::from_secs(20), run).await.expect("the engine answers in time")
+    }
+
+    /// Moves the clock.
+    pub fn set_time(&self, unix_seconds: i64) {
+        self.clock.store(unix_seconds, Ordering::SeqCst);
+    }
+
+    /// A request as stored.
+    pub fn request(&self, id: RequestId) -> Request {
+        self.store.get_request(id.0).expect("store readable").expect("request exists")
+    }
+
+    /// The image a Deployment runs in the sandbox cluster.
+    pub fn image(&self, namespace: &str, deployment: &str) -> String {
+        self.world.snapshot().deployments[&format!("sandbox/{namespace}/{deployment}")].image.clone()
+    }
+
+    /// Every audit action recorded for a subject, oldest first.
+    pub fn actions(&self, subject: &str) -> Vec<String> {
+        let filter = gantry::store::ListFilter::default();
+        let mut events = self.store.list(&filter).expect("audit readable");
+        events.sort_by_key(|e| e.seq);
+        events.into_iter().filter(|e| e.subject == subject).map(|e| e.action).collect()
+    }
+}
