@@ -3,6 +3,7 @@
 //! Each sub-command lives in its own module and returns an exit code; user
 //! errors are printed plainly, never as a panic or a backtrace.
 
+mod audit;
 mod check_config;
 mod help;
 mod parse;
@@ -76,6 +77,8 @@ pub enum CliCommand {
         after_help = "Examples:\n  gantry run --sandbox --as console:alice 'deploy feat-x to dev'\n  gantry run --sandbox --as console:alice 'promote from staging to prod'\n  gantry run --sandbox --as console:bob 'approve R-2'"
     )]
     Run(run::RunArgs),
+    /// Read and check the hash-chained audit trail.
+    Audit(audit::AuditArgs),
 }
 
 /// Runs the parsed command line.
@@ -85,6 +88,7 @@ pub fn run(cli: Cli) -> ExitCode {
         CliCommand::CheckConfig(args) => check_config::run(&args),
         CliCommand::Help(args) => help::run(&args),
         CliCommand::Run(args) => run::run(&args),
+        CliCommand::Audit(args) => audit::run(&args),
     }
 }
 

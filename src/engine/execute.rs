@@ -145,6 +145,9 @@ impl Engine {
         let ended = self
             .roll_out(deploying, app, env, &workload, &digest)
             .await?;
+        if ended.state == State::Succeeded && ended.action == Action::Rollback {
+            self.lock_after_rollback(&ended, env, &ended.id.to_string())?;
+        }
         let state = if ended.state == State::Succeeded {
             DeploymentState::Success
         } else {

@@ -29,9 +29,14 @@ pub struct Harness {
 impl Harness {
     /// Builds a harness from a config file in `tests/data/`.
     pub fn new(config_file: &str) -> Harness {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(config_file);
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .join(config_file);
         let config = Arc::new(gantry::config::load(&path).expect("test config loads"));
-        let world = Arc::new(World::new(gantry::sandbox::seed(&config), Duration::from_millis(1)));
+        let world = Arc::new(World::new(
+            gantry::sandbox::seed(&config),
+            Duration::from_millis(1),
+        ));
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Store::open(dir.path()).expect("store opens");
         let clock = Arc::new(AtomicI64::new(TUESDAY_NOON));
@@ -49,15 +54,26 @@ impl Harness {
             ports,
             Arc::new(move || time.load(Ordering::SeqCst)),
         );
-        Harness { engine, world, store, clock, dir }
+        Harness {
+            engine,
+            world,
+            store,
+            clock,
+            dir,
+        }
     }
 
     /// `who` (an identity such as `console:alice`) types `text` in #deploys.
     pub async fn say(&self, who: &str, text: &str) -> Reply {
         let identity = who.parse().expect("identity");
-        let conversation = Conversation { platform: "console".into(), channel: "deploys".into() };
+        let conversation = Conversation {
+            platform: "console".into(),
+            channel: "deploys".into(),
+        };
         let run = self.engine.handle(&identity, &conversation, text);
-        tokio::time::timeout(Duration::from_secs(20), run).await.expect("the engine answers in time")
+        tokio::time::timeout(Duration::from_secs(20), run)
+            .await
+            .expect("the engine answers in time")
     }
 
     /// Moves the clock.
@@ -67,12 +83,17 @@ impl Harness {
 
     /// A request as stored.
     pub fn request(&self, id: RequestId) -> Request {
-        self.store.get_request(id.0).expect("store readable").expect("request exists")
+        self.store
+            .get_request(id.0)
+            .expect("store readable")
+            .expect("request exists")
     }
 
     /// The image a Deployment runs in the sandbox cluster.
     pub fn image(&self, namespace: &str, deployment: &str) -> String {
-        self.world.snapshot().deployments[&format!("sandbox/{namespace}/{deployment}")].image.clone()
+        self.world.snapshot().deployments[&format!("sandbox/{namespace}/{deployment}")]
+            .image
+            .clone()
     }
 
     /// Every audit action recorded for a subject, oldest first.
@@ -80,6 +101,10 @@ impl Harness {
         let filter = gantry::store::ListFilter::default();
         let mut events = self.store.list(&filter).expect("audit readable");
         events.sort_by_key(|e| e.seq);
-        events.into_iter().filter(|e| e.subject == subject).map(|e| e.action).collect()
+        events
+            .into_iter()
+            .filter(|e| e.subject == subject)
+            .map(|e| e.action)
+            .collect()
     }
 }

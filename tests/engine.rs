@@ -1,0 +1,374 @@
+//! Engine scenarios, read as chat transcripts: people type commands, Gantry
+//! answers, and the store, the audit trail and the sandbox world show what
+//! happened. The world behind the ports records every call.
+
+mod support;
+
+use gantry::engine::State;
+use gantry::names::RequestId;
+use support::{Harness, TUESDAY_NOON};
+
+/// Deploys main to dev, then main to staging with carol's approval, so that
+/// staging has something to promote.
+async fn staging_runs_main(h: &Harness) -> RequestId {
+    let dev = h.say("console:alice", "deploy main to dev").await;
+    assert_eq!(dev.state, Some(State::Succeeded), "{}", dev.text);
+    let staging = h.say("console:alice", "deploy main to staging").await;
+    assert_eq!(
+        staging.state,
+        Some(State::AwaitingApproval),
+        "{}",
+        staging.text
+    );
+    let id = staging.request.unwrap();
+    let approved = h.say("console:carol", &format!("approve {id}")).await;
+    assert_eq!(approved.state, Some(State::Succeeded), "{}", approved.text);
+    id
+}
+
+#[tokio::test]
+async fn prod_needs_two_release_managers_and_counts_each_person_once() {
+    let h = Harness::new("engine.toml");
+    staging_runs_main(&h).await;
+    let staging_image = h.image("staging", "web");
+
+    let asked = h
+        .say("slack:T0SANDBOX:UALICE01", "promote from staging to prod")
+        .await;
+    assert_eq!(asked.state, Some(State::AwaitingApproval), "{}", asked.text);
+    let id = asked.request.unwrap();
+    assert!(h
+        .world
+        .transcript()
+        .last()
+        .unwrap()
+        .contains("awaiting approval: 0 of 2 from release-manager"));
+
+    // The requester's own approval is refused, from any platform.
+    let own = h.say("console:alice", &format!("approve {id}")).await;
+    assert!(own.text.contains("alice asked for"), "{}", own.text);
+    // Bob approves from Slack, then again from Discord: he counts once.
+    let bob = h
+        .say("slack:T0SANDBOX:UBOB0002", &format!("approve {id}"))
+        .await;
+    assert!(bob.text.contains("1 of 2"), "{}", bob.text);
+    let again = h
+        .say("discord:100000000000000002", &format!("approve {id}"))
+        .await;
+    assert!(
+        again.text.contains("one person counts once"),
+        "{}",
+        again.text
+    );
+    // Carol is not a release manager.
+    let carol = h.say("console:carol", &format!("approve {id}")).await;
+    assert!(
+        carol.text.contains("does not hold a role"),
+        "{}",
+        carol.text
+    );
+    assert_eq!(h.request(id).state, State::AwaitingApproval);
+
+    let dave = h
+        .say("discord:100000000000000004", &format!("approve {id}"))
+        .await;
+    assert_eq!(dave.state, Some(State::Succeeded), "{}", dave.text);
+    // Prod runs exactly the digest that ran in staging.
+    assert_eq!(h.image("prod", "web"), staging_image);
+    let request = h.request(id);
+    let approvers: Vec<&str> = request
+        .approvals
+        .iter()
+        .map(|a| a.person.as_str())
+        .collect();
+    assert_eq!(approvers, ["bob", "dave"]);
+    assert!(request
+        .approvals
+        .iter()
+        .all(|a| Some(&a.sha) == request.sha.as_ref()));
+
+    let actions = h.actions(&id.to_string());
+    for wanted in [
+        "request.created",
+        "request.resolved",
+        "request.needs_approval",
+        "approval.refused",
+        "request.approved",
+        "request.deploy_started",
+        "request.succeeded",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == wanted),
+            "{wanted} missing from {actions:?}"
+        );
+    }
+    let world = h.world.snapshot();
+    let record = world
+        .github_deployments
+        .iter()
+        .find(|d| d.request == id && d.env == "prod")
+        .unwrap();
+    assert_eq!(format!("{:?}", record.states), "[InProgress, Success]");
+    assert!(h.store.verify().unwrap().first_bad.is_none());
+}
+
+#[tokio::test]
+async fn a_branch_that_moves_after_approval_aborts() {
+    let h = Harness::new("engine.toml");
+    let asked = h
+        .say("console:alice", "deploy release/1.0 to staging")
+        .await;
+    let id = asked.request.unwrap();
+    let pinned = h.request(id).sha.unwrap();
+    let before = h.image("staging", "web");
+    let moved = h.world.commit("acme/web", "release/1.0");
+    h.world
+        .publish("registry.local:5000/acme/web", moved.as_str());
+
+    let approved = h.say("console:carol", &format!("approve {id}")).await;
+    assert_eq!(approved.state, Some(State::Failed), "{}", approved.text);
+    let expected = format!(
+        "approved {}, head is now {}: request again",
+        pinned.short(),
+        moved.short()
+    );
+    assert!(approved.text.contains(&expected), "{}", approved.text);
+    assert_eq!(h.image("staging", "web"), before, "nothing was deployed");
+    assert!(!h
+        .world
+        .snapshot()
+        .calls
+        .iter()
+        .any(|c| c.starts_with("cluster.set_image")));
+    // The lock was released, so a new request can go ahead.
+    assert!(h.store.locks().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_freeze_blocks_and_break_glass_is_audited() {
+    let h = Harness::new("engine.toml");
+    staging_runs_main(&h).await;
+    h.set_time(TUESDAY_NOON + 30 * 86_400); // 2026-12-24, inside the freeze
+    let blocked = h.say("console:alice", "promote from staging to prod").await;
+    assert!(
+        blocked.text.contains("prod is frozen: end-of-year freeze"),
+        "{}",
+        blocked.text
+    );
+    assert_eq!(blocked.request, None, "nothing was created");
+
+    let glass = h.say("console:dave", "promote from staging to prod").await;
+    let id = glass.request.unwrap();
+    assert!(h
+        .actions(&id.to_string())
+        .contains(&"policy.break_glass".to_owned()));
+    h.say("console:bob", &format!("approve {id}")).await;
+    h.say("console:alice", &format!("approve {id}")).await;
+    assert_eq!(h.request(id).state, State::Succeeded);
+}
+
+#[tokio::test]
+async fn two_deploys_racing_for_one_environment_let_exactly_one_through() {
+    let h = Harness::new("engine.toml");
+    let (a, b) = tokio::join!(
+        h.say("console:alice", "deploy feat-x to dev"),
+        h.say("console:alice", "deploy main to dev")
+    );
+    let won = [&a, &b]
+        .iter()
+        .filter(|r| r.state == Some(State::Succeeded))
+        .count();
+    assert_eq!(won, 1, "{} / {}", a.text, b.text);
+    let loser = if a.state == Some(State::Succeeded) {
+        &b
+    } else {
+        &a
+    };
+    // Refused before a request was made, or failed to take the lock: either
+    // way it names the holder and changed nothing.
+    assert!(
+        matches!(loser.state, None | Some(State::Failed)),
+        "{}",
+        loser.text
+    );
+    assert!(
+        loser.text.contains("dev is locked by alice"),
+        "{}",
+        loser.text
+    );
+    let set_image_calls = h
+        .world
+        .snapshot()
+        .calls
+        .iter()
+        .filter(|c| c.starts_with("cluster.set_image sandbox/dev"))
+        .count();
+    assert_eq!(set_image_calls, 1);
+    assert!(
+        h.store.locks().unwrap().is_empty(),
+        "the winner released its lock"
+    );
+}
+
+#[tokio::test]
+async fn a_stalled_rollout_rolls_back_and_locks_the_environment() {
+    let h = Harness::new("engine.toml");
+    h.say("console:alice", "deploy main to dev").await;
+    let good = h.image("dev", "web");
+    let broken = h.say("console:alice", "deploy feat-broken to dev").await;
+    assert_eq!(broken.state, Some(State::RolledBack), "{}", broken.text);
+    assert!(
+        broken.text.contains("ProgressDeadlineExceeded"),
+        "{}",
+        broken.text
+    );
+    assert_eq!(h.image("dev", "web"), good);
+    let next = h.say("console:alice", "deploy feat-x to dev").await;
+    assert!(
+        next.text.contains("dev is locked by alice"),
+        "{}",
+        next.text
+    );
+    // Only the holder or an admin unlocks.
+    let carol = h.say("console:carol", "unlock dev").await;
+    assert!(
+        carol.text.contains("only they or an admin"),
+        "{}",
+        carol.text
+    );
+    let erin = h.say("console:erin", "unlock dev").await;
+    assert!(erin.text.contains("dev is unlocked"), "{}", erin.text);
+    let after = h.say("console:alice", "deploy feat-x to dev").await;
+    assert_eq!(after.state, Some(State::Succeeded), "{}", after.text);
+}
+
+#[tokio::test]
+async fn rollback_restores_the_previous_digest_and_locks() {
+    let h = Harness::new("engine.toml");
+    h.say("console:alice", "deploy main to dev").await;
+    let first = h.image("dev", "web");
+    h.say("console:alice", "deploy feat-x to dev").await;
+    assert_ne!(h.image("dev", "web"), first);
+    let back = h.say("console:alice", "rollback in dev").await;
+    assert_eq!(back.state, Some(State::Succeeded), "{}", back.text);
+    assert_eq!(h.image("dev", "web"), first);
+    let status = h.say("console:bob", "status dev").await;
+    assert!(
+        status
+            .text
+            .contains("locked by alice: rolled back by alice"),
+        "{}",
+        status.text
+    );
+}
+
+#[tokio::test]
+async fn unknown_people_may_only_look() {
+    let h = Harness::new("engine.toml");
+    let who = "slack:T0SANDBOX:UNOBODY1";
+    for open in ["help", "status", "envs", "whoami"] {
+        let reply = h.say(who, open).await;
+        assert!(!reply.text.starts_with("refused"), "{open}: {}", reply.text);
+    }
+    let deploy = h.say(who, "deploy main to dev").await;
+    assert!(deploy.text.contains("does not know you"), "{}", deploy.text);
+    assert!(
+        h.world.snapshot().calls.is_empty(),
+        "no outside call for an unknown person"
+    );
+    assert!(h.actions("deploy").contains(&"command.received".to_owned()));
+}
+
+#[tokio::test]
+async fn approvals_expire_and_denials_end_requests() {
+    let h = Harness::new("engine.toml");
+    let asked = h.say("console:alice", "deploy main to staging").await;
+    let id = asked.request.unwrap();
+    h.set_time(TUESDAY_NOON + 3601);
+    let late = h.say("console:carol", &format!("approve {id}")).await;
+    assert_eq!(late.state, Some(State::Expired), "{}", late.text);
+
+    let again = h.say("console:alice", "deploy main to staging").await;
+    let id = again.request.unwrap();
+    let denied = h
+        .say("console:carol", &format!("deny {id} tests are red"))
+        .await;
+    assert_eq!(denied.state, Some(State::Denied), "{}", denied.text);
+    assert!(
+        denied.text.contains("denied by carol: tests are red"),
+        "{}",
+        denied.text
+    );
+    let after = h.say("console:carol", &format!("approve {id}")).await;
+    assert!(after.text.contains("has already ended"), "{}", after.text);
+}
+
+#[tokio::test]
+async fn a_missing_image_fails_before_any_cluster_write() {
+    let h = Harness::new("engine.toml");
+    let reply = h.say("console:alice", "deploy feat-unbuilt to dev").await;
+    assert_eq!(reply.state, Some(State::Failed), "{}", reply.text);
+    assert!(
+        reply.text.contains("not found — was it built?"),
+        "{}",
+        reply.text
+    );
+    assert!(
+        reply.text.contains("try `build feat-unbuilt`"),
+        "{}",
+        reply.text
+    );
+    let nope = h.say("console:alice", "deploy no-such-branch to dev").await;
+    assert!(
+        nope.text
+            .contains("no branch, tag or commit named `no-such-branch`"),
+        "{}",
+        nope.text
+    );
+    assert!(!h
+        .world
+        .snapshot()
+        .calls
+        .iter()
+        .any(|c| c.starts_with("cluster.")));
+}
+
+#[tokio::test]
+async fn previews_are_created_and_torn_down() {
+    let h = Harness::new("engine.toml");
+    let reply = h.say("console:alice", "deploy feat-x to preview").await;
+    assert_eq!(reply.state, Some(State::Succeeded), "{}", reply.text);
+    let world = h.world.snapshot();
+    assert!(world.namespaces.contains_key("sandbox/preview-feat-x"));
+    assert!(world.deployments["sandbox/preview-feat-x/web"]
+        .image
+        .contains("@sha256:"));
+    let gone = h.say("console:alice", "teardown feat-x").await;
+    assert_eq!(gone.state, Some(State::Succeeded), "{}", gone.text);
+    assert!(!h
+        .world
+        .snapshot()
+        .namespaces
+        .contains_key("sandbox/preview-feat-x"));
+}
+
+#[tokio::test]
+async fn waiting_requests_survive_a_restart_and_others_are_interrupted() {
+    let h = Harness::new("engine.toml");
+    let waiting = h
+        .say("console:alice", "deploy main to staging")
+        .await
+        .request
+        .unwrap();
+    // Forge a request caught mid-rollout, as a crash would leave it.
+    let mut stuck = h.request(waiting);
+    stuck.id = RequestId(99);
+    stuck.state = State::Deploying;
+    h.store.put_request(99, &stuck).unwrap();
+    let recovery = h.engine.recover().await.unwrap();
+    assert_eq!(recovery.resumed, [waiting.to_string()]);
+    assert_eq!(recovery.interrupted, ["R-99"]);
+    assert_eq!(h.request(RequestId(99)).state, State::Interrupted);
+    let approved = h.say("console:carol", &format!("approve {waiting}")).await;
+    assert_eq!(approved.state, Some(State::Succeeded), "{}", approved.text);
+}
