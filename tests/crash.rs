@@ -51,12 +51,13 @@ fn sigkill_mid_rollout_is_recovered_as_interrupted() {
             }
         }
     });
-    // Wait until the rollout has started, then kill the process outright.
+    // Wait until the image is set and the rollout is being followed, then
+    // kill the process outright.
     loop {
         let line = seen
             .recv_timeout(Duration::from_secs(60))
             .expect("the deploy reaches the rollout");
-        if line.contains("deploying sha256:") {
+        if line.contains("0/3 updated") {
             break;
         }
     }

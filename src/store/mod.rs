@@ -166,10 +166,7 @@ impl Store {
 
 /// Opens the engine, turning its errors (and its panics on damaged files) into [`StoreError`].
 fn open_engine(dir: &Path) -> Result<sled::Db, StoreError> {
-    let config = sled::Config::new()
-        .path(dir)
-        .cache_capacity(CACHE_BYTES)
-        .mode(sled::Mode::HighThroughput);
+    let config = sled::Config::new().path(dir).cache_capacity(CACHE_BYTES);
     let deadline = Instant::now() + LOCK_WAIT;
     let mut pause = Duration::from_millis(5);
     loop {
