@@ -372,3 +372,49 @@ async fn waiting_requests_survive_a_restart_and_others_are_interrupted() {
     let approved = h.say("console:carol", &format!("approve {waiting}")).await;
     assert_eq!(approved.state, Some(State::Succeeded), "{}", approved.text);
 }
+
+#[tokio::test]
+async fn nothing_starts_when_the_audit_trail_cannot_be_written() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        // Leave a store whose newest audit event cannot be read back.
+        let store = gantry::store::Store::open(dir.path()).unwrap();
+        store
+            .append_durable(gantry::store::NewEvent {
+                time: 0,
+                actor: "gantry".into(),
+                action: "test.setup".into(),
+                subject: "-".into(),
+                env: None,
+                details: serde_json::json!({}),
+            })
+            .unwrap();
+    }
+    {
+        let db = sled::open(dir.path()).unwrap();
+        db.open_tree("audit")
+            .unwrap()
+            .insert(1u64.to_be_bytes(), &b"{broken"[..])
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let h = Harness::in_dir("engine.toml", dir);
+    let reply = h.say("console:alice", "deploy main to dev").await;
+    assert!(
+        reply
+            .text
+            .starts_with("refused: could not record this in the audit trail"),
+        "{}",
+        reply.text
+    );
+    assert_eq!(reply.request, None);
+    assert!(
+        h.world.snapshot().calls.is_empty(),
+        "no outside call was made"
+    );
+    assert!(h
+        .store
+        .requests::<gantry::engine::Request>()
+        .unwrap()
+        .is_empty());
+}

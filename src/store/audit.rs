@@ -13,9 +13,9 @@ use super::{be_u64, encode, io, Store, StoreError};
 
 /// How far back from the newest event `open` looks for missing index entries.
 ///
-/// An append writes its event before its index entries, and appends are
-/// serialised, so a crash can leave only the newest event unindexed; the
-/// margin covers a crash that lost several unflushed appends unevenly.
+/// Appends are serialised and write their event before its index entries,
+/// so a crash can leave only the newest event unindexed; the window is a
+/// margin, and keeps `open` fast whatever happened.
 const REPAIR_WINDOW: usize = 1_000;
 
 /// An event to append; the store assigns its seq and hashes.
@@ -140,21 +140,18 @@ impl Store {
         stored.hash =
             event_hash(&stored).map_err(|reason| StoreError::ChainBroken { seq, reason })?;
         let bytes = encode("audit", &stored)?;
-        let swapped = self
-            .inner
+        self.inner
             .audit
-            .compare_and_swap(seq.to_be_bytes(), None::<&[u8]>, Some(bytes))
+            .insert(seq.to_be_bytes(), bytes)
             .map_err(|e| io("write", "audit", &e))?;
-        if swapped.is_err() {
-            return Err(StoreError::SeqTaken { seq });
-        }
         head.next_seq = seq + 1;
         head.hash.clone_from(&stored.hash);
-        drop(head);
-        // Index entries follow their event; `open` repairs them after a crash.
+        // Index entries follow their event, still under the lock, so only the
+        // newest event can lack them after a crash; `open` repairs that.
         for (tree, name, key) in self.index_keys(&stored) {
             tree.insert(key, &[]).map_err(|e| io("write", name, &e))?;
         }
+        drop(head);
         Ok(stored)
     }
 

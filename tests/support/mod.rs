@@ -29,6 +29,11 @@ pub struct Harness {
 impl Harness {
     /// Builds a harness from a config file in `tests/data/`.
     pub fn new(config_file: &str) -> Harness {
+        Harness::in_dir(config_file, tempfile::tempdir().expect("temp dir"))
+    }
+
+    /// Builds a harness over whatever store `dir` already holds.
+    pub fn in_dir(config_file: &str, dir: tempfile::TempDir) -> Harness {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/data")
             .join(config_file);
@@ -37,7 +42,6 @@ impl Harness {
             gantry::sandbox::seed(&config),
             Duration::from_millis(1),
         ));
-        let dir = tempfile::tempdir().expect("temp dir");
         let store = Store::open(dir.path()).expect("store opens");
         let clock = Arc::new(AtomicI64::new(TUESDAY_NOON));
         let ports = Ports {
