@@ -109,6 +109,10 @@ pub trait Forge: Send + Sync {
         state: DeploymentState,
         log_url: &str,
     ) -> Result<(), PortError>;
+    /// Comments on pull request `number`; returns the comment's id.
+    async fn comment(&self, repo: &str, number: u64, body: &str) -> Result<u64, PortError>;
+    /// Replaces a comment's text.
+    async fn edit_comment(&self, repo: &str, comment: u64, body: &str) -> Result<(), PortError>;
 }
 
 /// The container registry.

@@ -52,6 +52,19 @@ pub struct SandboxGithubDeployment {
     pub states: Vec<DeploymentState>,
 }
 
+/// A pull request comment and every version of its text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxComment {
+    /// Its id.
+    pub id: u64,
+    /// Repository.
+    pub repo: String,
+    /// Pull request number.
+    pub number: u64,
+    /// Every text it has had, oldest first.
+    pub versions: Vec<String>,
+}
+
 /// A chat message and every version of its text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SandboxMessage {
@@ -87,6 +100,9 @@ pub struct WorldState {
     pub github_deployments: Vec<SandboxGithubDeployment>,
     /// Chat messages.
     pub messages: Vec<SandboxMessage>,
+    /// Pull request comments.
+    #[serde(default)]
+    pub comments: Vec<SandboxComment>,
     /// Every port call, as `port.operation args`.
     pub calls: Vec<String>,
     /// Counter for ids and moved commits.
@@ -316,6 +332,39 @@ impl Forge for World {
             .find(|d| d.id == deployment)
             .ok_or_else(|| PortError::NotFound(format!("deployment {deployment}")))?;
         record.states.push(state);
+        Ok(())
+    }
+
+    async fn comment(&self, repo: &str, number: u64, body: &str) -> Result<u64, PortError> {
+        self.record(format!("forge.comment {repo}#{number}"));
+        let mut state = self.state();
+        let known = state
+            .pulls
+            .get(repo)
+            .is_some_and(|p| p.contains_key(&number));
+        if !known {
+            return Err(PortError::NotFound(format!("pull request {repo}#{number}")));
+        }
+        state.counter += 1;
+        let id = state.counter;
+        state.comments.push(SandboxComment {
+            id,
+            repo: repo.into(),
+            number,
+            versions: vec![body.into()],
+        });
+        Ok(id)
+    }
+
+    async fn edit_comment(&self, repo: &str, comment: u64, body: &str) -> Result<(), PortError> {
+        self.record(format!("forge.edit_comment {repo} {comment}"));
+        let mut state = self.state();
+        let found = state
+            .comments
+            .iter_mut()
+            .find(|c| c.id == comment && c.repo == repo)
+            .ok_or_else(|| PortError::NotFound(format!("comment {comment} in {repo}")))?;
+        found.versions.push(body.into());
         Ok(())
     }
 }
@@ -564,5 +613,40 @@ impl Notifier for World {
             .ok_or_else(|| PortError::NotFound(format!("message {}", message.id)))?;
         found.reactions.push(emoji.to_owned());
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn comments_exist_only_on_known_pull_requests_and_keep_every_version() {
+        let world = World::new(WorldState::default(), Duration::ZERO);
+        let sha = world.commit("acme/web", "feat-x");
+        assert!(world.comment("acme/web", 1, "hi").await.is_err());
+        world.pull("acme/web", 1, &sha);
+        let id = world.comment("acme/web", 1, "R-1 queued").await.unwrap();
+        world
+            .edit_comment("acme/web", id, "R-1 succeeded")
+            .await
+            .unwrap();
+        let state = world.snapshot();
+        assert_eq!(state.comments[0].versions, ["R-1 queued", "R-1 succeeded"]);
+        assert!(world.edit_comment("acme/api", id, "x").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn short_shas_must_be_unambiguous_and_unknown_refs_are_named() {
+        let world = World::new(WorldState::default(), Duration::ZERO);
+        let sha = world.commit("acme/web", "main");
+        let short = GitRef::parse(&sha.as_str()[..7]).unwrap();
+        assert_eq!(world.resolve("acme/web", &short).await.unwrap(), sha);
+        let missing = GitRef::parse("nope").unwrap();
+        let err = world.resolve("acme/web", &missing).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "not found: no branch, tag or commit named `nope` in acme/web"
+        );
     }
 }
