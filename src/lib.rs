@@ -5,6 +5,7 @@
 //! who they are against `config/gantry.toml`, and drives the delivery.
 #![warn(missing_docs)]
 
+pub mod adapters;
 pub mod cli;
 pub mod command;
 pub mod config;
@@ -12,4 +13,6 @@ pub mod engine;
 pub mod names;
 pub mod policy;
 pub mod sandbox;
+pub mod server;
 pub mod store;
+pub mod tls;

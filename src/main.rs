@@ -5,5 +5,6 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    gantry::tls::install_crypto();
     gantry::cli::run(gantry::cli::Cli::parse())
 }

@@ -28,9 +28,21 @@ fn fill(store: &Store, n: u64) {
     store.flush().unwrap();
 }
 
+/// Opens the engine's files directly, waiting for a just-dropped store to let go of them.
+fn raw_open(dir: &Path) -> sled::Db {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        match sled::open(dir) {
+            Ok(db) => return db,
+            Err(e) if std::time::Instant::now() > deadline => panic!("open {}: {e}", dir.display()),
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+        }
+    }
+}
+
 /// Edits the engine's files directly, as an attacker or a failing disk would.
 fn with_raw_tree(dir: &Path, tree: &str, edit: impl FnOnce(&sled::Tree)) {
-    let db = sled::open(dir).unwrap();
+    let db = raw_open(dir);
     edit(&db.open_tree(tree).unwrap());
     db.flush().unwrap();
 }

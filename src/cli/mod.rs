@@ -4,10 +4,13 @@
 //! errors are printed plainly, never as a panic or a backtrace.
 
 mod audit;
+mod bench;
 mod check_config;
 mod help;
+mod image;
 mod parse;
 mod run;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -77,8 +80,23 @@ pub enum CliCommand {
         after_help = "Examples:\n  gantry run --sandbox --as console:alice 'deploy feat-x to dev'\n  gantry run --sandbox --as console:alice 'promote from staging to prod'\n  gantry run --sandbox --as console:bob 'approve R-2'"
     )]
     Run(run::RunArgs),
+    /// Run the HTTP server: Slack commands, health and metrics.
+    ///
+    /// Refuses to start when an enabled platform lacks its secret.
+    #[command(after_help = "Example:\n  gantry serve --sandbox --listen 127.0.0.1:8080")]
+    Serve(serve::ServeArgs),
+    /// Send signed Slack commands to a running server and report ack latency.
+    #[command(
+        after_help = "Example:\n  SLACK_SIGNING_SECRET=… gantry bench --url http://127.0.0.1:8080 -n 10000 --rate 1000"
+    )]
+    Bench(bench::BenchArgs),
     /// Read and check the hash-chained audit trail.
     Audit(audit::AuditArgs),
+    /// Ask the container registry about an image: `gantry image digest <image-ref>`.
+    ///
+    /// Prints the manifest digest a deploy would pin, with the same client
+    /// and credentials rules the bot uses.
+    Image(image::ImageArgs),
 }
 
 /// Runs the parsed command line.
@@ -89,6 +107,9 @@ pub fn run(cli: Cli) -> ExitCode {
         CliCommand::Help(args) => help::run(&args),
         CliCommand::Run(args) => run::run(&args),
         CliCommand::Audit(args) => audit::run(&args),
+        CliCommand::Image(args) => image::run(&args),
+        CliCommand::Serve(args) => serve::run(&args),
+        CliCommand::Bench(args) => bench::run(&args),
     }
 }
 

@@ -130,7 +130,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
     }
 }
 
-fn load_world(path: &Path) -> Result<Option<WorldState>, String> {
+pub(super) fn load_world(path: &Path) -> Result<Option<WorldState>, String> {
     match std::fs::read(path) {
         Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
             format!(
@@ -143,7 +143,7 @@ fn load_world(path: &Path) -> Result<Option<WorldState>, String> {
     }
 }
 
-fn save_world(path: &Path, state: &WorldState) -> Result<(), String> {
+pub(super) fn save_world(path: &Path, state: &WorldState) -> Result<(), String> {
     let temp: PathBuf = path.with_extension("json.tmp");
     let bytes = serde_json::to_vec_pretty(state).map_err(|e| e.to_string())?;
     std::fs::write(&temp, bytes)

@@ -136,3 +136,88 @@ impl Engine {
         }
     }
 }
+
+/// What a reaction on a progress message means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reaction {
+    /// The approve emoji was added.
+    Approve,
+    /// The deny emoji was added.
+    Deny,
+    /// The approve emoji was removed: the approval is withdrawn, if the
+    /// request has not started.
+    Revoke,
+}
+
+impl Engine {
+    /// Handles a reaction by `identity` on message `message_id` in
+    /// `channel`. Reactions on messages that are not a request's progress
+    /// message are ignored (`None`).
+    pub async fn react(
+        &self,
+        identity: &Identity,
+        platform: &str,
+        channel: &str,
+        message_id: &str,
+        reaction: Reaction,
+    ) -> Option<Reply> {
+        let id = self.request_for_message(platform, channel, message_id)?;
+        let Some(person) = self.config.person_for(identity) else {
+            return Some(Reply::text(format!(
+                "refused: {identity} is not known to Gantry, so its reaction does not count"
+            )));
+        };
+        let command = match reaction {
+            Reaction::Approve => crate::command::Command::Approve { id },
+            Reaction::Deny => crate::command::Command::Deny {
+                id,
+                reason: Some("denied by reaction".into()),
+            },
+            Reaction::Revoke => {
+                return Some(
+                    self.revoke(person, id)
+                        .await
+                        .unwrap_or_else(|e| Reply::text(format!("refused: {e}"))),
+                );
+            }
+        };
+        let conversation = super::state::Conversation {
+            platform: platform.into(),
+            channel: channel.into(),
+        };
+        Some(self.run(identity, &conversation, &command).await)
+    }
+
+    /// Withdraws `person`'s approval of a request that has not started.
+    pub(super) async fn revoke(
+        &self,
+        person: &Person,
+        id: RequestId,
+    ) -> Result<Reply, EngineError> {
+        let Some(request) = self.load(id)? else {
+            return Ok(Reply::text(format!("there is no request {id}")));
+        };
+        if !request.approvals.iter().any(|a| a.person == person.id) {
+            return Ok(Reply::for_request(
+                &request,
+                format!("{} had not approved {id}", person.id),
+            ));
+        }
+        let event = Event::Revoke {
+            person: person.id.clone(),
+        };
+        match transition(&request, &event, self.now()) {
+            Ok(_) => {
+                let next = self.apply(&request, event, person.id.as_str()).await?;
+                Ok(Reply::for_request(
+                    &next,
+                    format!("{} withdrew their approval of {id}", person.id),
+                ))
+            }
+            Err(refused) => Ok(Reply::for_request(
+                &request,
+                format!("refused: too late to withdraw: {refused}"),
+            )),
+        }
+    }
+}

@@ -125,7 +125,7 @@ impl Engine {
                 )
                 .await;
         };
-        let workload = workload(app, env, &deploying);
+        let workload = workload(&self.config, app, env, &deploying);
         let repo = app.repo.to_string();
         let github = self
             .ports
@@ -191,6 +191,9 @@ impl Engine {
             Some(env.name.as_str()),
             json!({ "image": image }),
         )?;
+        // The side effect has happened: make its record durable now, not
+        // after a rollout that may outlive this process.
+        self.store.flush_group().await?;
         let outcome = self.follow(&deploying, workload, "").await;
         match outcome {
             Ok(RolloutOutcome::Complete) => {
@@ -294,6 +297,7 @@ impl Engine {
             Some(env.name.as_str()),
             json!({ "reason": why }),
         )?;
+        self.store.flush_group().await?;
         let previous = deploying.previous_digest.clone();
         let Some(previous) = previous.filter(|_| env.auto_rollback) else {
             return self
@@ -566,7 +570,20 @@ impl Engine {
 }
 
 /// Where an app runs in an environment.
-pub(super) fn workload(app: &App, env: &Environment, request: &Request) -> Workload {
+pub(super) fn workload(
+    config: &crate::config::Config,
+    app: &App,
+    env: &Environment,
+    request: &Request,
+) -> Workload {
+    // Fails closed: a requester with no kube_user (config validation should
+    // prevent it) impersonates "", which the cluster adapter refuses.
+    let impersonate = env.cluster.impersonate.then(|| {
+        config
+            .person(request.requester.as_str())
+            .and_then(|p| p.kube_user.clone())
+            .unwrap_or_default()
+    });
     Workload {
         context: env
             .cluster
@@ -576,5 +593,8 @@ pub(super) fn workload(app: &App, env: &Environment, request: &Request) -> Workl
         namespace: request.namespace.clone().unwrap_or_default(),
         deployments: app.deployments.clone(),
         container: app.container.clone(),
+        services: app.services.clone(),
+        impersonate,
+        rollout_timeout: env.rollout_timeout,
     }
 }

@@ -45,6 +45,11 @@ impl Engine {
         Reply::for_request(request, progress_text(request, None, self.approve_emoji()))
     }
 
+    /// Parses chat text with the grammar and the configured names.
+    pub fn parse(&self, text: &str) -> Result<Command, crate::command::ParseError> {
+        self.grammar.parse(text, &self.vocabulary)
+    }
+
     /// Parses `text` and runs it as `identity`, reporting to `conversation`.
     pub async fn handle(
         &self,
@@ -65,19 +70,45 @@ impl Engine {
         conversation: &Conversation,
         command: &Command,
     ) -> Reply {
-        let person = self.config.person_for(identity);
-        let actor = person.map_or_else(|| identity.to_string(), |p| p.id.to_string());
-        let env = command_env(command);
-        let received = self.audit(
+        if let Err(e) = self.accept(identity, conversation, command).await {
+            return Reply::text(format!("refused: {e}"));
+        }
+        self.run_accepted(identity, conversation, command).await
+    }
+
+    /// Records, durably, that `identity` sent `command`: the acknowledgement
+    /// a chat platform gets may follow this, and the work may not begin
+    /// without it.
+    pub async fn accept(
+        &self,
+        identity: &Identity,
+        conversation: &Conversation,
+        command: &Command,
+    ) -> Result<(), super::EngineError> {
+        let actor = self
+            .config
+            .person_for(identity)
+            .map_or_else(|| identity.to_string(), |p| p.id.to_string());
+        self.audit(
             &actor,
             "command.received",
             command.name().as_str(),
-            env.as_deref(),
+            command_env(command).as_deref(),
             json!({ "identity": identity, "text": command.to_string(), "conversation": conversation }),
-        );
-        if let Err(e) = received {
-            return Reply::text(format!("refused: {e}"));
-        }
+        )?;
+        Ok(self.store.flush_group().await?)
+    }
+
+    /// Runs a command that [`Engine::accept`] has recorded.
+    pub async fn run_accepted(
+        &self,
+        identity: &Identity,
+        conversation: &Conversation,
+        command: &Command,
+    ) -> Reply {
+        let person = self.config.person_for(identity);
+        let actor = person.map_or_else(|| identity.to_string(), |p| p.id.to_string());
+        let env = command_env(command);
         let outcome = match (command, person) {
             (Command::Help { topic }, _) => Ok(self.help(*topic)),
             (Command::Status { env }, _) => self.status(env.as_ref()),
@@ -101,7 +132,7 @@ impl Engine {
             }
             (Command::Unlock { env }, Some(p)) => self.unlock(p, command, env),
         };
-        outcome.unwrap_or_else(|e| {
+        let reply = outcome.unwrap_or_else(|e| {
             let _ = self.audit(
                 &actor,
                 "command.failed",
@@ -110,7 +141,16 @@ impl Engine {
                 json!({ "error": e.to_string() }),
             );
             Reply::text(format!("refused: {e}"))
-        })
+        });
+        // Everything the reply reports is durable before it is sent.
+        match self.store.flush_group().await {
+            Ok(()) => reply,
+            Err(e) => Reply::text(format!(
+                "{}\n(warning: {})",
+                reply.text,
+                super::EngineError::from(e)
+            )),
+        }
     }
 
     fn unknown_person(&self, identity: &Identity, command: &Command) -> Reply {

@@ -23,6 +23,7 @@ mod state_tests;
 
 use std::sync::Arc;
 
+pub use approvals::Reaction;
 pub use handle::Reply;
 pub use ports::{Cluster, Forge, Notifier, PortError, Registry};
 pub use state::{

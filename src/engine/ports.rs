@@ -38,6 +38,10 @@ pub enum PortError {
     /// The other side is down or answered nonsense.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// The call cannot be made as asked (a bad name, a missing container);
+    /// it was refused before anything was written.
+    #[error("invalid: {0}")]
+    Invalid(String),
 }
 
 /// A build run started on the Git host.
@@ -133,6 +137,16 @@ pub struct Workload {
     pub deployments: Vec<String>,
     /// Container to set the image of.
     pub container: String,
+    /// Services copied into preview namespaces.
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// The Kubernetes user to impersonate (the requester's `kube_user`), when
+    /// the cluster impersonates requesters; `None` = act as Gantry itself.
+    #[serde(default)]
+    pub impersonate: Option<String>,
+    /// Gantry's own limit for a rollout; zero = the adapter's default.
+    #[serde(default)]
+    pub rollout_timeout: Duration,
 }
 
 /// Who and what a cluster change is for, stamped on the objects.
@@ -166,6 +180,41 @@ pub enum RolloutOutcome {
     Complete,
     /// The rollout stopped making progress, with the cluster's reason.
     Failed(String),
+}
+
+/// Labels Gantry puts on preview namespaces.
+pub mod preview_labels {
+    /// `true` on every preview namespace; nothing else is ever torn down.
+    pub const PREVIEW: &str = "gantry.dev/preview";
+    /// The branch, sanitised to a label value.
+    pub const BRANCH: &str = "gantry.dev/branch";
+    /// The pull request number, if any.
+    pub const PR: &str = "gantry.dev/pr";
+    /// Unix seconds after which the TTL sweep deletes the namespace.
+    pub const EXPIRES: &str = "gantry.dev/expires";
+    /// The request that last deployed into it.
+    pub const REQUEST: &str = "gantry.dev/request";
+}
+
+/// A preview namespace found in a cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviewNamespace {
+    /// Its name.
+    pub name: String,
+    /// Its labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+impl PreviewNamespace {
+    /// When it expires (unix seconds), from its `gantry.dev/expires` label.
+    pub fn expires_at(&self) -> Option<i64> {
+        self.labels.get(preview_labels::EXPIRES)?.parse().ok()
+    }
+
+    /// Whether its TTL has passed at `now` (unix seconds).
+    pub fn expired(&self, now: i64) -> bool {
+        self.expires_at().is_some_and(|at| at <= now)
+    }
 }
 
 /// A sink for progress while a rollout runs.
@@ -202,6 +251,9 @@ pub trait Cluster: Send + Sync {
     async fn copy_workload(&self, workload: &Workload, source: &str) -> Result<(), PortError>;
     /// Deletes a preview namespace.
     async fn delete_namespace(&self, context: &str, namespace: &str) -> Result<(), PortError>;
+    /// The preview namespaces in a cluster (for the TTL sweep), leaving out
+    /// ones already being deleted.
+    async fn list_previews(&self, context: &str) -> Result<Vec<PreviewNamespace>, PortError>;
 }
 
 /// A message posted by the notifier, so it can be edited later.
@@ -222,4 +274,26 @@ pub trait Notifier: Send + Sync {
     async fn edit(&self, message: &MessageRef, text: &str) -> Result<(), PortError>;
     /// Adds a reaction to a message.
     async fn react(&self, message: &MessageRef, emoji: &str) -> Result<(), PortError>;
+    /// Posts a message that asks for approval of `request`. Platforms with
+    /// buttons add Approve and Deny; by default it is a plain post.
+    async fn post_asking(
+        &self,
+        conversation: &Conversation,
+        text: &str,
+        request: RequestId,
+    ) -> Result<MessageRef, PortError> {
+        let _ = request;
+        self.post(conversation, text).await
+    }
+    /// Replaces a message's text, with approval buttons for `asking` or,
+    /// when it is `None`, without any. By default it is a plain edit.
+    async fn edit_asking(
+        &self,
+        message: &MessageRef,
+        text: &str,
+        asking: Option<RequestId>,
+    ) -> Result<(), PortError> {
+        let _ = asking;
+        self.edit(message, text).await
+    }
 }

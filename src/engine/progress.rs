@@ -20,30 +20,31 @@ impl Engine {
     pub(super) async fn show_progress(&self, request: &Request, detail: Option<&str>) {
         let text = progress_text(request, detail, self.approve_emoji());
         let key = request.id.to_string();
+        let asking = (request.state == State::AwaitingApproval).then_some(request.id);
         let stored = self.store.get_message(&key).ok().flatten();
+        let notifier = &self.ports.notifier;
         let result = match stored {
             Some(m) => {
                 let message = MessageRef {
                     conversation: request.conversation.clone(),
                     id: m.message_id,
                 };
-                self.ports.notifier.edit(&message, &text).await
+                notifier.edit_asking(&message, &text, asking).await
             }
-            None => match self.ports.notifier.post(&request.conversation, &text).await {
-                Ok(posted) => {
-                    let record = StoredMessage {
-                        platform: request.conversation.platform.clone(),
-                        channel: request.conversation.channel.clone(),
-                        message_id: posted.id,
-                    };
-                    self.store.put_message(&key, &record).map_err(|e| {
+            None => {
+                let posted = match asking {
+                    Some(id) => notifier.post_asking(&request.conversation, &text, id).await,
+                    None => notifier.post(&request.conversation, &text).await,
+                };
+                match posted {
+                    Ok(posted) => self.remember_message(request, &posted.id).map_err(|e| {
                         super::ports::PortError::Unavailable(format!(
                             "cannot remember the message: {e}"
                         ))
-                    })
+                    }),
+                    Err(e) => Err(e),
                 }
-                Err(e) => Err(e),
-            },
+            }
         };
         if let Err(e) = result {
             let _ = self.audit(
@@ -55,6 +56,64 @@ impl Engine {
             );
         }
     }
+
+    /// Posts a one-off message (an answer that has no request message to
+    /// live in, such as a refused reaction). Failures are audited.
+    pub async fn say(&self, conversation: &crate::engine::Conversation, text: &str) {
+        if let Err(e) = self.ports.notifier.post(conversation, text).await {
+            let _ = self.audit(
+                "gantry",
+                "chat.failed",
+                &conversation.channel,
+                None,
+                serde_json::json!({ "error": e.to_string() }),
+            );
+        }
+    }
+
+    /// Records where a request's progress message is, both ways: by request
+    /// (to keep editing it after a restart) and by message (so a reaction on
+    /// it finds its request).
+    fn remember_message(
+        &self,
+        request: &Request,
+        message_id: &str,
+    ) -> Result<(), crate::store::StoreError> {
+        let conversation = &request.conversation;
+        let record = StoredMessage {
+            platform: conversation.platform.clone(),
+            channel: conversation.channel.clone(),
+            message_id: message_id.to_owned(),
+        };
+        self.store.put_message(&request.id.to_string(), &record)?;
+        let owner = StoredMessage {
+            message_id: request.id.to_string(),
+            ..record
+        };
+        self.store.put_message(
+            &owner_key(&conversation.platform, &conversation.channel, message_id),
+            &owner,
+        )
+    }
+
+    /// The request whose progress message this is, if any.
+    pub fn request_for_message(
+        &self,
+        platform: &str,
+        channel: &str,
+        message_id: &str,
+    ) -> Option<crate::names::RequestId> {
+        let owner = self
+            .store
+            .get_message(&owner_key(platform, channel, message_id))
+            .ok()
+            .flatten()?;
+        owner.message_id.parse().ok()
+    }
+}
+
+fn owner_key(platform: &str, channel: &str, message_id: &str) -> String {
+    format!("owner/{platform}/{channel}/{message_id}")
 }
 
 /// What the request is, in one line: `R-4 deploy feat-x (3f2c1ab) of web to dev`.

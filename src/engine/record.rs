@@ -8,7 +8,9 @@ use crate::names::RequestId;
 use crate::store::{LockRecord, NewEvent};
 
 impl Engine {
-    /// Appends an audit event and flushes it before returning.
+    /// Appends an audit event. It becomes durable at the next group flush,
+    /// which `apply` and `run` await before any side effect and before
+    /// any reply.
     pub(super) fn audit(
         &self,
         actor: &str,
@@ -17,7 +19,7 @@ impl Engine {
         env: Option<&str>,
         details: Value,
     ) -> Result<(), EngineError> {
-        self.store.append_durable(NewEvent {
+        self.store.append(NewEvent {
             time: self.now().saturating_mul(1000),
             actor: actor.to_owned(),
             action: action.to_owned(),
@@ -38,6 +40,7 @@ impl Engine {
     ) -> Result<Request, EngineError> {
         let next = transition(request, &event, self.now())?;
         self.save(&next, actor, &event)?;
+        self.store.flush_group().await?;
         self.show_progress(&next, None).await;
         Ok(next)
     }

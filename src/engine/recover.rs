@@ -56,6 +56,7 @@ impl Engine {
                 }
             }
         }
+        self.store.flush_group().await?;
         Ok(done)
     }
 }

@@ -1,7 +1,10 @@
 //! The sandbox: everything Gantry talks to, simulated on this machine, so
 //! the whole flow runs without any account.
 
+pub mod kube;
+pub mod registry;
 pub mod seed;
+pub mod slack;
 pub mod world;
 
 pub use seed::seed;

@@ -16,8 +16,9 @@ use sha2::{Digest as _, Sha256};
 
 use crate::command::GitRef;
 use crate::engine::ports::{
-    BuildOutcome, BuildRun, Cluster, DeploymentState, Forge, MessageRef, Notifier, PortError,
-    ProgressSink, Registry, RolloutOutcome, RolloutProgress, Stamp, Workload,
+    preview_labels, BuildOutcome, BuildRun, Cluster, DeploymentState, Forge, MessageRef, Notifier,
+    PortError, PreviewNamespace, ProgressSink, Registry, RolloutOutcome, RolloutProgress, Stamp,
+    Workload,
 };
 use crate::engine::state::Conversation;
 use crate::names::{Digest, RequestId, Sha};
@@ -557,6 +558,24 @@ impl Cluster for World {
             .remove(&key(&[context, namespace]))
             .map(|_| ())
             .ok_or_else(|| PortError::NotFound(format!("namespace {namespace}")))
+    }
+
+    async fn list_previews(&self, context: &str) -> Result<Vec<PreviewNamespace>, PortError> {
+        self.record(format!("cluster.list_previews {context}"));
+        let prefix = format!("{context}/");
+        Ok(self
+            .state()
+            .namespaces
+            .iter()
+            .filter_map(|(k, labels)| {
+                let name = k.strip_prefix(&prefix)?;
+                let preview = labels.get(preview_labels::PREVIEW).map(String::as_str);
+                (preview == Some("true")).then(|| PreviewNamespace {
+                    name: name.to_owned(),
+                    labels: labels.clone(),
+                })
+            })
+            .collect())
     }
 }
 

@@ -140,10 +140,14 @@ impl Store {
         stored.hash =
             event_hash(&stored).map_err(|reason| StoreError::ChainBroken { seq, reason })?;
         let bytes = encode("audit", &stored)?;
-        self.inner
+        let swapped = self
+            .inner
             .audit
-            .insert(seq.to_be_bytes(), bytes)
+            .compare_and_swap(seq.to_be_bytes(), None::<&[u8]>, Some(bytes))
             .map_err(|e| io("write", "audit", &e))?;
+        if swapped.is_err() {
+            return Err(StoreError::SeqTaken { seq });
+        }
         head.next_seq = seq + 1;
         head.hash.clone_from(&stored.hash);
         // Index entries follow their event, still under the lock, so only the

@@ -32,8 +32,8 @@ impl Store {
         let stored = last.and_then(|(key, _)| be_u64(&key)).unwrap_or(0);
         if stored < mark.seq {
             return Err(self.corrupt(format!(
-                "its audit trail ends at seq {stored} but reached seq {} before (recorded in {}); \
-                 the storage engine lost data",
+                "its audit trail ends at seq {stored} but reached seq {} before (recorded in {}): \
+                 data was lost or an older copy was put back; if that copy is wanted, remove that file",
                 mark.seq,
                 file.display()
             )));

@@ -71,6 +71,10 @@ struct Inner {
     head: Mutex<Head>,
     /// The seq last recorded in the flushed-head mark.
     marked: Mutex<u64>,
+    /// Group commit: tickets handed to writers waiting for durability, and
+    /// (behind the lock) the newest ticket a finished flush covered.
+    tickets: std::sync::atomic::AtomicU64,
+    flushed: tokio::sync::Mutex<u64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -84,8 +88,8 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Opens the store in `dir`, creating it if the directory holds none.
     ///
-    /// A damaged store is reported with its path and left as it is: it is
-    /// never deleted or recreated.
+    /// A damaged store is reported with its path and kept: it is never
+    /// deleted or recreated (sled's own recovery may rewrite part of its log).
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         let db = open_engine(dir)?;
         let tree = |name: &'static str| db.open_tree(name).map_err(|e| open_error(dir, &e));
@@ -101,6 +105,8 @@ impl Store {
             audit_by_actor: tree("audit_by_actor")?,
             head: Mutex::new(Head::default()),
             marked: Mutex::new(0),
+            tickets: std::sync::atomic::AtomicU64::new(0),
+            flushed: tokio::sync::Mutex::new(0),
             db,
         };
         let store = Store {
@@ -140,6 +146,24 @@ impl Store {
         let head = self.chain_head();
         self.inner.db.flush().map_err(|e| io("flush", "*", &e))?;
         self.write_mark(&head)
+    }
+
+    /// Makes every write the caller made so far durable, sharing one flush
+    /// with every other caller waiting at the same time (group commit):
+    /// under load, thousands of writers pay for a handful of flushes.
+    pub async fn flush_group(&self) -> Result<(), StoreError> {
+        use std::sync::atomic::Ordering;
+        // The caller's writes happened before it takes its ticket.
+        let mine = self.inner.tickets.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut flushed = self.inner.flushed.lock().await;
+        if *flushed >= mine {
+            return Ok(());
+        }
+        // Every ticket taken so far belongs to a write made before this flush.
+        let covered = self.inner.tickets.load(Ordering::SeqCst);
+        self.flush_async().await?;
+        *flushed = covered;
+        Ok(())
     }
 
     /// Makes every write so far durable, without blocking the calling task.

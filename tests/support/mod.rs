@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod http;
+pub mod registry;
+
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -34,6 +37,47 @@ impl Harness {
 
     /// Builds a harness over whatever store `dir` already holds.
     pub fn in_dir(config_file: &str, dir: tempfile::TempDir) -> Harness {
+        Harness::build(config_file, dir, None)
+    }
+
+    /// Builds a harness whose cluster is `cluster` (e.g. `KubeCluster` in
+    /// front of the fake API server); everything else is the world.
+    pub fn with_cluster(config_file: &str, cluster: Arc<dyn gantry::engine::Cluster>) -> Harness {
+        let mut h = Harness::new(config_file);
+        let ports = Ports {
+            forge: h.world.clone(),
+            registry: h.world.clone(),
+            cluster,
+            notifier: h.world.clone(),
+        };
+        let time = h.clock.clone();
+        h.engine = Engine::new(
+            Arc::new(h.engine.config().clone()),
+            Arc::new(Grammar::builtin().expect("grammar")),
+            h.store.clone(),
+            ports,
+            Arc::new(move || time.load(Ordering::SeqCst)),
+        );
+        h
+    }
+
+    /// Builds a harness whose chat goes to `notifier` instead of the world.
+    pub fn with_notifier(
+        config_file: &str,
+        notifier: Arc<dyn gantry::engine::Notifier>,
+    ) -> Harness {
+        Harness::build(
+            config_file,
+            tempfile::tempdir().expect("temp dir"),
+            Some(notifier),
+        )
+    }
+
+    fn build(
+        config_file: &str,
+        dir: tempfile::TempDir,
+        notifier: Option<Arc<dyn gantry::engine::Notifier>>,
+    ) -> Harness {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/data")
             .join(config_file);
@@ -48,7 +92,7 @@ impl Harness {
             forge: world.clone(),
             registry: world.clone(),
             cluster: world.clone(),
-            notifier: world.clone(),
+            notifier: notifier.unwrap_or_else(|| world.clone()),
         };
         let time = clock.clone();
         let engine = Engine::new(

@@ -1,0 +1,6 @@
+//! Real clients behind the engine's ports.
+
+pub mod kube;
+pub mod notify;
+pub mod registry;
+pub mod slack;

@@ -1,0 +1,73 @@
+//! One notifier per platform behind a single port: each conversation's
+//! messages go to the platform it came from.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::engine::ports::{MessageRef, Notifier, PortError};
+use crate::engine::Conversation;
+use crate::names::RequestId;
+
+/// Routes every call by `conversation.platform`.
+#[derive(Default, Clone)]
+pub struct ByPlatform {
+    routes: BTreeMap<String, Arc<dyn Notifier>>,
+}
+
+impl ByPlatform {
+    /// Sends `platform`'s conversations to `notifier`.
+    pub fn with(mut self, platform: &str, notifier: Arc<dyn Notifier>) -> Self {
+        self.routes.insert(platform.to_owned(), notifier);
+        self
+    }
+
+    fn route(&self, conversation: &Conversation) -> Result<&Arc<dyn Notifier>, PortError> {
+        self.routes.get(&conversation.platform).ok_or_else(|| {
+            PortError::Unavailable(format!(
+                "no notifier for platform `{}`",
+                conversation.platform
+            ))
+        })
+    }
+}
+
+#[async_trait]
+impl Notifier for ByPlatform {
+    async fn post(&self, conversation: &Conversation, text: &str) -> Result<MessageRef, PortError> {
+        self.route(conversation)?.post(conversation, text).await
+    }
+
+    async fn edit(&self, message: &MessageRef, text: &str) -> Result<(), PortError> {
+        self.route(&message.conversation)?.edit(message, text).await
+    }
+
+    async fn react(&self, message: &MessageRef, emoji: &str) -> Result<(), PortError> {
+        self.route(&message.conversation)?
+            .react(message, emoji)
+            .await
+    }
+
+    async fn post_asking(
+        &self,
+        conversation: &Conversation,
+        text: &str,
+        request: RequestId,
+    ) -> Result<MessageRef, PortError> {
+        self.route(conversation)?
+            .post_asking(conversation, text, request)
+            .await
+    }
+
+    async fn edit_asking(
+        &self,
+        message: &MessageRef,
+        text: &str,
+        asking: Option<RequestId>,
+    ) -> Result<(), PortError> {
+        self.route(&message.conversation)?
+            .edit_asking(message, text, asking)
+            .await
+    }
+}

@@ -1,0 +1,215 @@
+//! Slack's Web API through slack-morphism: the progress message posted with
+//! `chat.postMessage`, edited with `chat.update`, reactions with
+//! `reactions.add`. Approval messages carry Approve / Deny buttons (Block
+//! Kit). Text is escaped so that it can never mention or link anyone.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use hyper_util::client::legacy::connect::HttpConnector;
+use slack_morphism::errors::SlackClientError;
+use slack_morphism::prelude::*;
+
+use crate::config::Secret;
+use crate::engine::ports::{MessageRef, Notifier, PortError};
+use crate::engine::Conversation;
+use crate::names::RequestId;
+use crate::server::slack_escape;
+
+/// Most attempts for one call when Slack answers 429.
+const MAX_ATTEMPTS: u32 = 3;
+/// Longest wait Gantry accepts from a `Retry-After`.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// Action ids of the approval buttons, as the interactivity route expects them.
+pub const APPROVE_ACTION: &str = "gantry_approve";
+/// See [`APPROVE_ACTION`].
+pub const DENY_ACTION: &str = "gantry_deny";
+
+/// What a Slack connector must be for the notifier.
+pub trait Connector: SlackClientHttpConnector + Send + Sync + 'static {}
+impl<C: SlackClientHttpConnector + Send + Sync + 'static> Connector for C {}
+
+/// Posts and edits progress messages in Slack.
+pub struct SlackNotifier<C: Connector> {
+    client: SlackClient<C>,
+    token: SlackApiToken,
+}
+
+impl SlackNotifier<SlackClientHyperConnector<HttpConnector>> {
+    /// A client for a Web API served over plain HTTP (the sandbox's fake Slack).
+    pub fn plain_http(api_url: &str, token: &Secret) -> Self {
+        let mut http = HttpConnector::new();
+        http.set_connect_timeout(Some(Duration::from_secs(5)));
+        let connector =
+            SlackClientHyperConnector::with_connector(http).with_slack_api_url(base(api_url));
+        SlackNotifier::with(connector, token)
+    }
+}
+
+impl SlackNotifier<SlackClientHyperHttpsConnector> {
+    /// A client for Slack itself (or any HTTPS Web API URL), trusting the system's roots.
+    pub fn https(api_url: &str, token: &Secret) -> Result<Self, String> {
+        let connector = SlackClientHyperConnector::new()
+            .map_err(|e| format!("cannot load the system's TLS roots for Slack: {e}"))?
+            .with_slack_api_url(base(api_url));
+        Ok(SlackNotifier::with(connector, token))
+    }
+}
+
+impl<C: Connector> SlackNotifier<C> {
+    fn with(connector: C, token: &Secret) -> Self {
+        let token = SlackApiToken::new(SlackApiTokenValue::new(token.expose().to_owned()));
+        SlackNotifier {
+            client: SlackClient::new(connector),
+            token,
+        }
+    }
+}
+
+/// Calls Slack, waiting out `429 Retry-After` (bounded) up to
+/// `MAX_ATTEMPTS` times, and maps the error to a port error.
+macro_rules! with_retries {
+    ($notifier:expr, $what:expr, |$session:ident| $call:expr) => {{
+        let mut attempt = 1;
+        loop {
+            let $session = $notifier.client.open_session(&$notifier.token);
+            match $call.await {
+                Ok(value) => break Ok(value),
+                Err(SlackClientError::RateLimitError(e)) if attempt < MAX_ATTEMPTS => {
+                    let wait = e
+                        .retry_after
+                        .unwrap_or(Duration::from_secs(1))
+                        .min(MAX_RETRY_AFTER);
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                Err(e) => break Err(port_error($what, e)),
+            }
+        }
+    }};
+}
+
+/// slack-morphism joins `{base}/{method}`, so the base must not end in `/`
+/// (config writes it as Slack documents it, `https://slack.com/api/`).
+fn base(api_url: &str) -> &str {
+    api_url.trim_end_matches('/')
+}
+
+fn port_error(what: &str, error: SlackClientError) -> PortError {
+    match error {
+        SlackClientError::RateLimitError(e) => PortError::RateLimited {
+            retry_after: e.retry_after.unwrap_or(Duration::from_secs(1)),
+        },
+        SlackClientError::ApiError(e)
+            if matches!(
+                e.code.as_str(),
+                "invalid_auth" | "not_authed" | "token_revoked" | "account_inactive"
+            ) =>
+        {
+            PortError::Unauthorised(format!("Slack {what}: {}", e.code))
+        }
+        SlackClientError::ApiError(e) if e.code.ends_with("_not_found") => {
+            PortError::NotFound(format!("Slack {what}: {}", e.code))
+        }
+        SlackClientError::ApiError(e) => {
+            PortError::Unavailable(format!("Slack {what}: {}", e.code))
+        }
+        other => PortError::Unavailable(format!("Slack {what}: {other}")),
+    }
+}
+
+fn content(text: &str, asking: Option<RequestId>) -> SlackMessageContent {
+    let text = slack_escape(text);
+    let content = SlackMessageContent::new().with_text(text.clone());
+    let Some(id) = asking else {
+        return content.with_blocks(vec![]);
+    };
+    let button =
+        |label: &str, action: &str, style: SlackBlockButtonStyle| -> SlackActionBlockElement {
+            SlackBlockButtonElement::new(SlackBlockPlainTextOnly::from(label))
+                .with_action_id(action.into())
+                .with_value(id.to_string())
+                .with_style(style)
+                .into()
+        };
+    let blocks: Vec<SlackBlock> = vec![
+        SlackSectionBlock::new()
+            .with_text(SlackBlockText::Plain(SlackBlockPlainText::new(text)))
+            .into(),
+        SlackActionsBlock::new(vec![
+            button("Approve", APPROVE_ACTION, SlackBlockButtonStyle::Primary),
+            button("Deny", DENY_ACTION, SlackBlockButtonStyle::Danger),
+        ])
+        .into(),
+    ];
+    content.with_blocks(blocks)
+}
+
+#[async_trait]
+impl<C: Connector> Notifier for SlackNotifier<C> {
+    async fn post(&self, conversation: &Conversation, text: &str) -> Result<MessageRef, PortError> {
+        self.post_with(conversation, text, None).await
+    }
+
+    async fn edit(&self, message: &MessageRef, text: &str) -> Result<(), PortError> {
+        self.edit_asking(message, text, None).await
+    }
+
+    async fn react(&self, message: &MessageRef, emoji: &str) -> Result<(), PortError> {
+        let request = SlackApiReactionsAddRequest::new(
+            message.conversation.channel.clone().into(),
+            SlackReactionName::new(emoji.trim_matches(':').to_owned()),
+            message.id.clone().into(),
+        );
+        let done: Result<_, PortError> =
+            with_retries!(self, "reactions.add", |s| s.reactions_add(&request));
+        done.map(drop)
+    }
+
+    async fn post_asking(
+        &self,
+        conversation: &Conversation,
+        text: &str,
+        request: RequestId,
+    ) -> Result<MessageRef, PortError> {
+        self.post_with(conversation, text, Some(request)).await
+    }
+
+    async fn edit_asking(
+        &self,
+        message: &MessageRef,
+        text: &str,
+        asking: Option<RequestId>,
+    ) -> Result<(), PortError> {
+        let request = SlackApiChatUpdateRequest::new(
+            message.conversation.channel.clone().into(),
+            content(text, asking),
+            message.id.clone().into(),
+        );
+        let done: Result<_, PortError> =
+            with_retries!(self, "chat.update", |s| s.chat_update(&request));
+        done.map(drop)
+    }
+}
+
+impl<C: Connector> SlackNotifier<C> {
+    async fn post_with(
+        &self,
+        conversation: &Conversation,
+        text: &str,
+        asking: Option<RequestId>,
+    ) -> Result<MessageRef, PortError> {
+        let request = SlackApiChatPostMessageRequest::new(
+            conversation.channel.clone().into(),
+            content(text, asking),
+        );
+        let posted: Result<_, PortError> =
+            with_retries!(self, "chat.postMessage", |s| s.chat_post_message(&request));
+        let posted = posted?;
+        Ok(MessageRef {
+            conversation: conversation.clone(),
+            id: posted.ts.to_string(),
+        })
+    }
+}

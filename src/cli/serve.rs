@@ -1,0 +1,244 @@
+//! `gantry serve`: the HTTP server with every inbound route.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sha2::{Digest as _, Sha256};
+
+use super::run::{load_world, save_world, WORLD_FILE};
+use super::{fail, grammar, ConfigArg, DataArg};
+use crate::adapters::notify::ByPlatform;
+use crate::adapters::slack::SlackNotifier;
+use crate::config::{Config, Secret};
+use crate::engine::{system_clock, Engine, Ports};
+use crate::sandbox::slack::FakeSlack;
+use crate::sandbox::World;
+use crate::server::{router, Metrics, ServerState, SlackInbound};
+use crate::store::Store;
+
+/// File in the data directory holding the secrets the sandbox generated.
+pub const SANDBOX_SECRETS_FILE: &str = "sandbox-secrets.env";
+
+/// Arguments of `gantry serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    #[command(flatten)]
+    data: DataArg,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    listen: SocketAddr,
+    /// Wire every port to the sandbox world; secrets that are not set are
+    /// generated and written to DIR/sandbox-secrets.env for `gantry chat`.
+    /// Required until the real adapters exist.
+    #[arg(long)]
+    sandbox: bool,
+    /// Milliseconds per simulated rollout step in the sandbox.
+    #[arg(long, default_value_t = 300, value_name = "MS")]
+    tick_ms: u64,
+}
+
+/// Starts the server and runs until SIGTERM or Ctrl-C.
+pub fn run(args: &ServeArgs) -> ExitCode {
+    if !args.sandbox {
+        return fail(
+            "the GitHub, registry, Kubernetes and chat adapters are not built yet; add --sandbox",
+        );
+    }
+    let grammar = match grammar() {
+        Ok(g) => g,
+        Err(code) => return code,
+    };
+    let config = match crate::config::load(&args.config.config) {
+        Ok(c) => Arc::new(c),
+        Err(e) => return fail(e),
+    };
+    if let Err(e) = std::fs::create_dir_all(&args.data.data) {
+        return fail(format!("cannot create {}: {e}", args.data.data.display()));
+    }
+    if let Err(e) = sandbox_secrets(&config, &args.data.data) {
+        return fail(e);
+    }
+    let slack = match slack_inbound(&config) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let store = match Store::open(&args.data.data) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let world_path = args.data.data.join(WORLD_FILE);
+    let state = match load_world(&world_path) {
+        Ok(Some(state)) => state,
+        Ok(None) => crate::sandbox::seed(&config),
+        Err(e) => return fail(e),
+    };
+    let world = Arc::new(World::new(state, Duration::from_millis(args.tick_ms)));
+    let clock = system_clock();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(format!("cannot start the runtime: {e}")),
+    };
+    let served = runtime.block_on(async {
+        let notifier = sandbox_notifier(&config, &world).await?;
+        let ports = Ports {
+            forge: world.clone(),
+            registry: world.clone(),
+            cluster: world.clone(),
+            notifier,
+        };
+        let engine = Engine::new(config, Arc::new(grammar), store, ports, clock.clone());
+        let recovered = engine.recover().await.map_err(|e| e.to_string())?;
+        eprintln!(
+            "recovered: {} waiting, {} interrupted, {} expired",
+            recovered.resumed.len(),
+            recovered.interrupted.len(),
+            recovered.expired.len()
+        );
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+        let address = listener.local_addr().map_err(|e| e.to_string())?;
+        eprintln!("gantry listening on http://{address}");
+        let state = Arc::new(ServerState {
+            engine,
+            slack,
+            metrics: Metrics::default(),
+            clock,
+        });
+        axum::serve(listener, router(state))
+            .with_graceful_shutdown(shutdown())
+            .await
+            .map_err(|e| format!("server failed: {e}"))
+    });
+    let saved = save_world(&world_path, &world.snapshot());
+    match served.and(saved) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut signal) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            signal.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    eprintln!("shutting down: finishing acknowledgements; requests in flight resume as interrupted on the next start");
+}
+
+/// The sandbox's chat: a fake Slack Web API in this process, reached by the
+/// real Slack client; other platforms' messages go to the sandbox world.
+async fn sandbox_notifier(
+    config: &Config,
+    world: &Arc<World>,
+) -> Result<Arc<dyn crate::engine::Notifier>, String> {
+    let mut notifier = ByPlatform::default()
+        .with("console", world.clone())
+        .with("github", world.clone())
+        .with("discord", world.clone());
+    if let Some(slack) = &config.platforms().slack {
+        let token = slack
+            .bot_token
+            .resolve()
+            .map_err(|e| format!("platforms.slack.bot_token: {e}"))?;
+        let fake = FakeSlack::start(token.expose())
+            .await
+            .map_err(|e| format!("cannot start the sandbox Slack: {e}"))?;
+        eprintln!("sandbox: Slack Web API at {}", fake.api_url());
+        notifier = notifier.with(
+            "slack",
+            Arc::new(SlackNotifier::plain_http(&fake.api_url(), &token)),
+        );
+    }
+    Ok(Arc::new(notifier))
+}
+
+/// The Slack routes' secrets, or why Gantry must not start.
+fn slack_inbound(config: &Config) -> Result<Option<SlackInbound>, String> {
+    let Some(slack) = &config.platforms().slack else {
+        return Ok(None);
+    };
+    let mut secrets = vec![slack
+        .signing_secret
+        .resolve()
+        .map_err(|e| format!("platforms.slack.signing_secret: {e}"))?];
+    if let Some(previous) = &slack.signing_secret_previous {
+        secrets.push(
+            previous
+                .resolve()
+                .map_err(|e| format!("platforms.slack.signing_secret_previous: {e}"))?,
+        );
+    }
+    Ok(Some(SlackInbound {
+        secrets,
+        team_ids: slack.team_ids.clone(),
+        approve_reaction: slack.approve_reaction.clone(),
+        deny_reaction: slack.deny_reaction.clone(),
+    }))
+}
+
+/// In the sandbox, generates every secret an enabled platform needs but the
+/// environment lacks, exports it to this process and writes it (mode 0600)
+/// to the data directory, naming — never printing — what it generated.
+fn sandbox_secrets(config: &Config, data: &Path) -> Result<(), String> {
+    let mut lines = Vec::new();
+    for (key, reference) in config.required_secrets() {
+        if reference.resolve().is_ok() {
+            continue;
+        }
+        let crate::config::SecretRef::Env(name) = reference else {
+            return Err(format!("{key}: {} is not readable", reference.describe()));
+        };
+        let seed = format!(
+            "{name}:{}:{:?}",
+            std::process::id(),
+            std::time::SystemTime::now()
+        );
+        let value = Secret::new(hex::encode(Sha256::digest(seed.as_bytes())));
+        // Set before any other thread exists: the runtime starts afterwards.
+        std::env::set_var(name, value.expose());
+        lines.push(format!("{name}={}", value.expose()));
+        eprintln!(
+            "sandbox: generated {name} ({key}); it is in {}",
+            data.join(SANDBOX_SECRETS_FILE).display()
+        );
+    }
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let path = data.join(SANDBOX_SECRETS_FILE);
+    write_private(&path, &(lines.join("\n") + "\n"))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(text.as_bytes())
+}

@@ -1,0 +1,147 @@
+//! `POST /slack/commands`: Slack slash commands.
+//!
+//! Slack sends `application/x-www-form-urlencoded` with `team_id`,
+//! `user_id`, `channel_id`, `command` and `text` (among others), signed with
+//! `X-Slack-Signature` and `X-Slack-Request-Timestamp`, and wants an answer
+//! within 3 seconds: Gantry answers with an ephemeral message (`on it`, or
+//! the parse error) and runs the command in the background.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{slack_escape, verify, ServerState, MAX_BODY};
+use crate::engine::Conversation;
+use crate::names::Identity;
+
+const ROUTE: &str = "/slack/commands";
+
+/// The fields of a slash command Gantry reads; Slack sends more.
+#[derive(Debug, Deserialize)]
+struct SlashCommand {
+    team_id: String,
+    user_id: String,
+    channel_id: String,
+    #[serde(default)]
+    text: String,
+}
+
+fn ephemeral(text: &str) -> Response {
+    Json(json!({ "response_type": "ephemeral", "text": slack_escape(text) })).into_response()
+}
+
+/// Handles one slash command.
+pub(super) async fn commands(
+    State(state): State<Arc<ServerState>>,
+    request: Request<Body>,
+) -> Response {
+    let started = Instant::now();
+    let (outcome, response) = handle(&state, request).await;
+    state.metrics.request(ROUTE, outcome, started.elapsed());
+    response
+}
+
+async fn handle(state: &ServerState, request: Request<Body>) -> (&'static str, Response) {
+    let Some(slack) = &state.slack else {
+        return (
+            "disabled",
+            (StatusCode::NOT_FOUND, "Slack is not enabled").into_response(),
+        );
+    };
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = to_bytes(body, MAX_BODY).await else {
+        return (
+            "too_large",
+            (StatusCode::PAYLOAD_TOO_LARGE, "body too large").into_response(),
+        );
+    };
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let timestamp = header("x-slack-request-timestamp");
+    let signature = header("x-slack-signature");
+    let now = (state.clock)();
+    if let Err(e) = verify::slack(&slack.secrets, timestamp, signature, &bytes, now) {
+        state.metrics.signature_failure(ROUTE);
+        return (
+            "unauthorized",
+            (StatusCode::UNAUTHORIZED, e.to_string()).into_response(),
+        );
+    }
+    // Verified, so both headers are present and well formed.
+    let delivery = format!(
+        "slack:{}:{}",
+        timestamp.unwrap_or_default(),
+        signature.unwrap_or_default()
+    );
+    match state.engine.store().first_seen(&delivery, now) {
+        Ok(true) => {}
+        Ok(false) => {
+            state.metrics.duplicate(ROUTE);
+            return ("duplicate", (StatusCode::OK, "duplicate").into_response());
+        }
+        Err(e) => {
+            return (
+                "store_error",
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("cannot record the delivery: {e}"),
+                )
+                    .into_response(),
+            )
+        }
+    }
+    if std::str::from_utf8(&bytes).is_err() {
+        return (
+            "bad_request",
+            (StatusCode::BAD_REQUEST, "body is not UTF-8").into_response(),
+        );
+    }
+    let Ok(command) = serde_urlencoded::from_bytes::<SlashCommand>(&bytes) else {
+        return (
+            "bad_request",
+            (StatusCode::BAD_REQUEST, "not a slash command form").into_response(),
+        );
+    };
+    if !slack.team_ids.contains(&command.team_id) {
+        return (
+            "unknown_team",
+            (
+                StatusCode::FORBIDDEN,
+                "this Slack workspace is not configured for Gantry",
+            )
+                .into_response(),
+        );
+    }
+    let Ok(identity) = format!("slack:{}:{}", command.team_id, command.user_id).parse::<Identity>()
+    else {
+        return (
+            "bad_request",
+            (StatusCode::BAD_REQUEST, "malformed team or user id").into_response(),
+        );
+    };
+    let parsed = match state.engine.parse(&command.text) {
+        Ok(parsed) => parsed,
+        Err(e) => return ("parse_error", ephemeral(&e.to_string())),
+    };
+    let conversation = Conversation {
+        platform: "slack".into(),
+        channel: command.channel_id,
+    };
+    // Durable before the acknowledgement: a crash after "on it" leaves the
+    // command in the audit trail.
+    if let Err(e) = state.engine.accept(&identity, &conversation, &parsed).await {
+        return ("store_error", ephemeral(&format!("refused: {e}")));
+    }
+    let engine = state.engine.clone();
+    let text = parsed.to_string();
+    tokio::spawn(async move {
+        engine.run_accepted(&identity, &conversation, &parsed).await;
+    });
+    ("accepted", ephemeral(&format!("on it: {text}")))
+}

@@ -1,0 +1,246 @@
+//! The whole Slack flow over real HTTP: signed slash commands into the real
+//! server, progress messages through the real Slack client into the fake
+//! Slack Web API, approvals by reaction and by button through the Events
+//! and interactivity routes.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gantry::adapters::notify::ByPlatform;
+use gantry::adapters::slack::{SlackNotifier, APPROVE_ACTION};
+use gantry::config::Secret;
+use gantry::engine::{Request, State};
+use gantry::sandbox::slack::FakeSlack;
+use gantry::server::verify::slack_signature;
+use gantry::server::{router, Metrics, ServerState, SlackInbound};
+use serde_json::json;
+use support::http::{send, Answer};
+use support::Harness;
+
+const SIGNING: &str = "chat-test-signing-secret";
+const TEAM: &str = "T0SANDBOX";
+
+struct Chat {
+    h: Harness,
+    slack: FakeSlack,
+    addr: SocketAddr,
+}
+
+async fn start() -> Chat {
+    let slack = FakeSlack::start("xoxb-chat").await.unwrap();
+    let notifier = ByPlatform::default().with(
+        "slack",
+        Arc::new(SlackNotifier::plain_http(
+            &slack.api_url(),
+            &Secret::new("xoxb-chat".into()),
+        )),
+    );
+    let h = Harness::with_notifier("engine.toml", Arc::new(notifier));
+    let time = h.clock.clone();
+    let state = Arc::new(ServerState {
+        engine: h.engine.clone(),
+        slack: Some(SlackInbound {
+            secrets: vec![Secret::new(SIGNING.into())],
+            team_ids: vec![TEAM.into()],
+            approve_reaction: "white_check_mark".into(),
+            deny_reaction: "x".into(),
+        }),
+        metrics: Metrics::default(),
+        clock: Arc::new(move || time.load(Ordering::SeqCst)),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router(state)).await });
+    Chat { h, slack, addr }
+}
+
+impl Chat {
+    async fn post(&self, path: &'static str, content_type: &'static str, body: Vec<u8>) -> Answer {
+        let ts = self.h.clock.load(Ordering::SeqCst);
+        let headers = vec![
+            ("Content-Type", content_type.to_owned()),
+            ("X-Slack-Request-Timestamp", ts.to_string()),
+            ("X-Slack-Signature", slack_signature(SIGNING, ts, &body)),
+        ];
+        let addr = self.addr;
+        tokio::task::spawn_blocking(move || send(addr, "POST", path, &headers, &body))
+            .await
+            .unwrap()
+    }
+
+    async fn command(&self, user: &str, text: &str) -> Answer {
+        let body = serde_urlencoded::to_string([
+            ("team_id", TEAM),
+            ("user_id", user),
+            ("channel_id", "C0DEPLOYS"),
+            ("command", "/gantry"),
+            ("text", text),
+        ])
+        .unwrap();
+        self.post(
+            "/slack/commands",
+            "application/x-www-form-urlencoded",
+            body.into_bytes(),
+        )
+        .await
+    }
+
+    async fn react(&self, user: &str, ts: &str, event_id: &str) -> Answer {
+        let body = json!({
+            "token": "unused", "team_id": TEAM, "api_app_id": "A0GANTRY", "type": "event_callback",
+            "event_id": event_id, "event_time": 1_795_521_600,
+            "event": { "type": "reaction_added", "user": user, "reaction": "white_check_mark", "item_user": "UGANTRY00",
+                       "item": { "type": "message", "channel": "C0DEPLOYS", "ts": ts }, "event_ts": "1795521600.000100" }
+        });
+        self.post(
+            "/slack/events",
+            "application/json",
+            body.to_string().into_bytes(),
+        )
+        .await
+    }
+
+    async fn click(&self, user: &str, ts: &str, value: &str) -> Answer {
+        let payload = json!({
+            "type": "block_actions", "trigger_id": format!("trigger-{user}"), "team": { "id": TEAM }, "user": { "id": user },
+            "channel": { "id": "C0DEPLOYS" }, "message": { "ts": ts },
+            "actions": [{ "action_id": APPROVE_ACTION, "value": value, "type": "button", "action_ts": "1795521601.1" }]
+        });
+        let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
+        self.post(
+            "/slack/interactions",
+            "application/x-www-form-urlencoded",
+            body.into_bytes(),
+        )
+        .await
+    }
+
+    /// Waits (bounded) until the newest request reaches `state`.
+    async fn newest_reaches(&self, state: State) -> Request {
+        for _ in 0..1000 {
+            let requests: Vec<(u64, Request)> = self.h.store.requests().unwrap();
+            if let Some((_, r)) = requests.last() {
+                if r.state == state {
+                    return r.clone();
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!(
+            "the newest request never became {state:?}: {:?}",
+            self.h.store.requests::<Request>().unwrap().last()
+        );
+    }
+
+    /// The ts of the progress message whose first version mentions `what`.
+    fn message_about(&self, what: &str) -> String {
+        self.slack
+            .messages()
+            .into_iter()
+            .rev()
+            .find(|m| m.versions[0].contains(what))
+            .expect("a message")
+            .ts
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_commands_reactions_and_buttons_drive_a_release_to_prod() {
+    let chat = start().await;
+    let ack = chat.command("UALICE01", "deploy main to dev").await;
+    assert_eq!(ack.status, 200);
+    assert!(
+        ack.body.contains("on it: deploy main to dev"),
+        "{}",
+        ack.body
+    );
+    chat.newest_reaches(State::Succeeded).await;
+
+    chat.command("UALICE01", "deploy main to staging").await;
+    chat.newest_reaches(State::AwaitingApproval).await;
+    let staging = chat.message_about("to staging");
+    assert_eq!(chat.react("UCAROL03", &staging, "Ev01").await.status, 200);
+    chat.newest_reaches(State::Succeeded).await;
+
+    chat.command("UALICE01", "promote from staging to prod")
+        .await;
+    let request = chat.newest_reaches(State::AwaitingApproval).await;
+    let prod = chat.message_about("to prod");
+    // alice's own reaction is refused, with a reply in the channel.
+    chat.react("UALICE01", &prod, "Ev02").await;
+    // bob approves by reaction; Slack retries the same event: it counts once.
+    chat.react("UBOB0002", &prod, "Ev03").await;
+    let retry = chat.react("UBOB0002", &prod, "Ev03").await;
+    assert_eq!((retry.status, retry.body.as_str()), (200, "duplicate"));
+    for _ in 0..1000 {
+        let r: Request = chat.h.request(request.id);
+        if r.approvals.len() == 1
+            && chat
+                .slack
+                .messages()
+                .iter()
+                .any(|m| m.versions[0].contains("cannot approve it too"))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(chat.h.request(request.id).state, State::AwaitingApproval);
+    // dave clicks the Approve button.
+    assert_eq!(
+        chat.click("UDAVE004", &prod, &request.id.to_string())
+            .await
+            .status,
+        200
+    );
+    let done = chat.newest_reaches(State::Succeeded).await;
+    let approvers: Vec<&str> = done.approvals.iter().map(|a| a.person.as_str()).collect();
+    assert_eq!(approvers, ["bob", "dave"]);
+    assert_eq!(chat.h.image("prod", "web"), chat.h.image("staging", "web"));
+
+    let message = chat
+        .slack
+        .messages()
+        .into_iter()
+        .find(|m| m.ts == prod)
+        .unwrap();
+    let versions = message.versions.join("\n---\n");
+    for step in [
+        "awaiting approval: 0 of 2 from release-manager",
+        "(so far: bob)",
+        "approved by bob, dave",
+        "deploying",
+        "succeeded: web runs",
+    ] {
+        assert!(
+            versions.contains(step),
+            "`{step}` missing from:\n{versions}"
+        );
+    }
+    assert_eq!(
+        message.blocks,
+        json!([]),
+        "the buttons are gone once it is approved"
+    );
+    let refusal = chat
+        .slack
+        .messages()
+        .into_iter()
+        .find(|m| m.versions[0].contains("cannot approve it too"))
+        .unwrap();
+    assert!(
+        refusal.versions[0].contains("alice asked for"),
+        "{:?}",
+        refusal.versions
+    );
+    assert!(chat.h.store.verify().unwrap().first_bad.is_none());
+    let actions = chat.h.actions(&request.id.to_string());
+    assert!(
+        actions.iter().filter(|a| *a == "request.approved").count() == 2,
+        "{actions:?}"
+    );
+}

@@ -1,0 +1,261 @@
+//! `gantry serve --sandbox` driven over real HTTP as Slack would drive it:
+//! signed slash commands, replays, bad signatures, oversize bodies.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use gantry::server::verify::slack_signature;
+use support::http::{send, Answer};
+
+const SECRET: &str = "test-signing-secret";
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("GANTRY_CONFIG")
+        .env("SLACK_SIGNING_SECRET", SECRET)
+        .args([
+            "serve",
+            "--sandbox",
+            "--listen",
+            "127.0.0.1:0",
+            "--tick-ms",
+            "5",
+            "--data",
+        ])
+        .arg(dir.path())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines.next().expect("gantry prints its address").unwrap();
+        if let Some(url) = line.strip_prefix("gantry listening on http://") {
+            break url.parse().unwrap();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    Server {
+        child,
+        addr,
+        _dir: dir,
+    }
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn form(team: &str, user: &str, text: &str) -> Vec<u8> {
+    serde_urlencoded::to_string([
+        ("token", "unused"),
+        ("team_id", team),
+        ("team_domain", "sandbox"),
+        ("channel_id", "C0DEPLOYS"),
+        ("channel_name", "deploys"),
+        ("user_id", user),
+        ("user_name", "someone"),
+        ("command", "/gantry"),
+        ("text", text),
+        (
+            "response_url",
+            "https://hooks.slack.com/commands/T0SANDBOX/1/x",
+        ),
+        ("trigger_id", "1.2.3"),
+    ])
+    .unwrap()
+    .into_bytes()
+}
+
+fn post_signed(server: &Server, body: &[u8], ts: i64) -> Answer {
+    let headers = [
+        (
+            "Content-Type",
+            "application/x-www-form-urlencoded".to_owned(),
+        ),
+        ("X-Slack-Request-Timestamp", ts.to_string()),
+        ("X-Slack-Signature", slack_signature(SECRET, ts, body)),
+    ];
+    send(server.addr, "POST", "/slack/commands", &headers, body)
+}
+
+/// Waits (bounded) until /metrics shows `needle`.
+fn wait_for_metric(server: &Server, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let metrics = send(server.addr, "GET", "/metrics", &[], b"").body;
+        if metrics.contains(needle) || Instant::now() > deadline {
+            return metrics;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_signed_slash_command_is_acked_and_runs_once() {
+    let server = start();
+    let body = form("T0SANDBOX", "UALICE01", "deploy feat-x to dev");
+    let ts = now();
+    let started = Instant::now();
+    let ack = post_signed(&server, &body, ts);
+    let ack_time = started.elapsed();
+    assert_eq!(ack.status, 200, "{}", ack.body);
+    let json: serde_json::Value = serde_json::from_str(&ack.body).unwrap();
+    assert_eq!(json["response_type"], "ephemeral");
+    assert_eq!(json["text"], "on it: deploy feat-x to dev");
+    assert!(
+        ack_time < Duration::from_secs(3),
+        "Slack needs an answer within 3 s"
+    );
+
+    let metrics = wait_for_metric(&server, "gantry_requests{state=\"succeeded\"} 1");
+    assert!(
+        metrics.contains("gantry_requests{state=\"succeeded\"} 1"),
+        "{metrics}"
+    );
+
+    // The same delivery again: acknowledged as a duplicate, nothing runs twice.
+    let again = post_signed(&server, &body, ts);
+    assert_eq!((again.status, again.body.as_str()), (200, "duplicate"));
+    let metrics = send(server.addr, "GET", "/metrics", &[], b"").body;
+    assert!(
+        metrics.contains("gantry_duplicates_total{route=\"/slack/commands\"} 1"),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("state=\"requested\""), "{metrics}");
+    assert!(
+        metrics.contains("gantry_requests{state=\"succeeded\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn bad_signatures_bodies_and_teams_are_refused() {
+    let server = start();
+    let body = form("T0SANDBOX", "UALICE01", "status");
+    let ts = now();
+    let good = slack_signature(SECRET, ts, &body);
+    type Case<'a> = (Vec<(&'a str, String)>, u16, &'a str);
+    let cases: Vec<Case> = vec![
+        (vec![], 401, "missing X-Slack-Request-Timestamp header"),
+        (
+            vec![("X-Slack-Request-Timestamp", ts.to_string())],
+            401,
+            "missing X-Slack-Signature header",
+        ),
+        (
+            vec![
+                ("X-Slack-Request-Timestamp", ts.to_string()),
+                ("X-Slack-Signature", "v0=123".into()),
+            ],
+            401,
+            "malformed X-Slack-Signature header",
+        ),
+        (
+            vec![
+                ("X-Slack-Request-Timestamp", ts.to_string()),
+                ("X-Slack-Signature", slack_signature("wrong", ts, &body)),
+            ],
+            401,
+            "signature does not match",
+        ),
+        (
+            vec![
+                ("X-Slack-Request-Timestamp", (ts - 400).to_string()),
+                (
+                    "X-Slack-Signature",
+                    slack_signature(SECRET, ts - 400, &body),
+                ),
+            ],
+            401,
+            "stale or future timestamp",
+        ),
+        (
+            vec![
+                ("X-Slack-Request-Timestamp", (ts + 400).to_string()),
+                (
+                    "X-Slack-Signature",
+                    slack_signature(SECRET, ts + 400, &body),
+                ),
+            ],
+            401,
+            "stale or future timestamp",
+        ),
+        (
+            vec![
+                ("X-Slack-Request-Timestamp", "not-a-number".into()),
+                ("X-Slack-Signature", good.clone()),
+            ],
+            401,
+            "malformed X-Slack-Request-Timestamp header",
+        ),
+    ];
+    for (headers, status, text) in cases {
+        let answer = send(server.addr, "POST", "/slack/commands", &headers, &body);
+        assert_eq!(
+            (answer.status, answer.body.as_str()),
+            (status, text),
+            "{headers:?}"
+        );
+    }
+    let huge = vec![b'a'; 300 * 1024];
+    assert_eq!(post_signed(&server, &huge, ts).status, 413);
+    let not_utf8 = b"text=\xff\xfe".to_vec();
+    assert_eq!(post_signed(&server, &not_utf8, ts).status, 400);
+    let stranger = post_signed(&server, &form("T0STRANGE", "UALICE01", "status"), ts);
+    assert_eq!(stranger.status, 403, "{}", stranger.body);
+
+    let typo = post_signed(
+        &server,
+        &form("T0SANDBOX", "UALICE01", "deplyo feat-x to <!channel>"),
+        ts,
+    );
+    assert_eq!(typo.status, 200);
+    let json: serde_json::Value = serde_json::from_str(&typo.body).unwrap();
+    let text = json["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("unknown command `deplyo`; did you mean `deploy &lt;ref&gt;"),
+        "{text}"
+    );
+
+    let metrics = send(server.addr, "GET", "/metrics", &[], b"").body;
+    assert!(
+        metrics.contains("gantry_signature_failures_total{route=\"/slack/commands\"} 7"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn health_readiness_and_graceful_stop() {
+    let mut server = start();
+    assert_eq!(send(server.addr, "GET", "/healthz", &[], b"").body, "ok");
+    assert_eq!(send(server.addr, "GET", "/readyz", &[], b"").status, 200);
+    let pid = server.child.id().to_string();
+    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(status.success());
+    let exit = server.child.wait().unwrap();
+    assert!(exit.success(), "SIGTERM stops gantry cleanly: {exit:?}");
+}
