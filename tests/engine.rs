@@ -418,3 +418,48 @@ async fn nothing_starts_when_the_audit_trail_cannot_be_written() {
         .unwrap()
         .is_empty());
 }
+
+#[tokio::test]
+async fn previews_are_labelled_and_swept_when_their_ttl_passes() {
+    let h = Harness::new("engine.toml");
+    h.say("console:alice", "deploy feat-x to preview").await;
+    let labels = h.world.snapshot().namespaces["sandbox/preview-feat-x"].clone();
+    assert_eq!(labels["gantry.dev/preview"], "true");
+    assert_eq!(labels["gantry.dev/branch"], "feat-x");
+    assert_eq!(
+        labels["gantry.dev/expires"],
+        (TUESDAY_NOON + 24 * 3600).to_string()
+    );
+    assert!(
+        h.engine.sweep_previews().await.unwrap().is_empty(),
+        "not yet expired"
+    );
+    h.set_time(TUESDAY_NOON + 24 * 3600 + 1);
+    assert_eq!(h.engine.sweep_previews().await.unwrap(), ["preview-feat-x"]);
+    assert!(!h
+        .world
+        .snapshot()
+        .namespaces
+        .contains_key("sandbox/preview-feat-x"));
+    assert!(h
+        .actions("preview-feat-x")
+        .contains(&"preview.expired".to_owned()));
+}
+
+#[tokio::test]
+async fn status_flags_drift_between_the_cluster_and_gantrys_record() {
+    let h = Harness::new("engine.toml");
+    h.say("console:alice", "deploy main to dev").await;
+    let clean = h.say("console:bob", "status dev").await;
+    assert!(!clean.text.contains("DRIFT"), "{}", clean.text);
+    h.world.deployment(
+        "sandbox",
+        "dev",
+        "web",
+        "web",
+        "registry.local:5000/acme/web@sha256:hand-edited",
+        3,
+    );
+    let drifted = h.say("console:bob", "status dev").await;
+    assert!(drifted.text.contains("DRIFT: the cluster differs from Gantry's record: web runs registry.local:5000/acme/web@sha256:hand-edited"), "{}", drifted.text);
+}

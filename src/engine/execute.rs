@@ -449,12 +449,24 @@ impl Engine {
         env: &Environment,
         workload: &Workload,
     ) -> Result<(), String> {
-        let labels = [
-            ("gantry.dev/preview".to_owned(), "true".to_owned()),
-            ("gantry.dev/request".to_owned(), request.id.to_string()),
+        use super::ports::preview_labels as label;
+        let ttl = match &env.target {
+            Target::Preview { ttl, .. } => i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2),
+            Target::Namespace(_) => 0,
+        };
+        let mut labels: std::collections::BTreeMap<String, String> = [
+            (label::PREVIEW.to_owned(), "true".to_owned()),
+            (label::REQUEST.to_owned(), request.id.to_string()),
+            (label::EXPIRES.to_owned(), (self.now() + ttl).to_string()),
         ]
         .into_iter()
         .collect();
+        if let Action::Deploy { reference } = &request.action {
+            match reference.strip_prefix('#') {
+                Some(pr) => labels.insert(label::PR.to_owned(), pr.to_owned()),
+                None => labels.insert(label::BRANCH.to_owned(), reference.clone()),
+            };
+        }
         self.ports
             .cluster
             .ensure_namespace(&workload.context, &workload.namespace, &labels)

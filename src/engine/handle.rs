@@ -111,7 +111,7 @@ impl Engine {
         let env = command_env(command);
         let outcome = match (command, person) {
             (Command::Help { topic }, _) => Ok(self.help(*topic)),
-            (Command::Status { env }, _) => self.status(env.as_ref()),
+            (Command::Status { env }, _) => self.status(env.as_ref()).await,
             (Command::Envs, _) => Ok(self.envs()),
             (Command::Whoami, _) => Ok(self.whoami(identity, person)),
             (_, None) => Ok(self.unknown_person(identity, command)),

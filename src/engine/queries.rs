@@ -27,7 +27,7 @@ impl Engine {
         }
     }
 
-    pub(super) fn status(&self, only: Option<&EnvName>) -> Result<Reply, EngineError> {
+    pub(super) async fn status(&self, only: Option<&EnvName>) -> Result<Reply, EngineError> {
         let mut out = String::new();
         let requests: Vec<(u64, Request)> = self.store.requests()?;
         for env in self
@@ -47,6 +47,9 @@ impl Engine {
                             "  {} runs {sha} ({digest}) since {}, by {}",
                             app.name, r.id, r.requester
                         );
+                        if let Some(drift) = self.drift(app, env, &r).await {
+                            let _ = writeln!(out, "  {drift}");
+                        }
                     }
                     None => {
                         let _ = writeln!(out, "  {} has no deploy by Gantry yet", app.name);
@@ -67,6 +70,37 @@ impl Engine {
             }
         }
         Ok(Reply::text(out.trim_end().to_owned()))
+    }
+
+    /// Compares what the cluster runs with Gantry's last deploy; says so
+    /// when they differ or when the cluster cannot be read.
+    async fn drift(
+        &self,
+        app: &crate::config::App,
+        env: &crate::config::Environment,
+        last: &Request,
+    ) -> Option<String> {
+        let crate::config::Target::Namespace(_) = env.target else {
+            return None;
+        };
+        let digest = last.digest.as_ref()?;
+        let workload = super::execute::workload(&self.config, app, env, last);
+        match self.ports.cluster.current_images(&workload).await {
+            Ok(images) => {
+                let other: Vec<String> = images
+                    .into_iter()
+                    .filter(|(_, image)| !image.ends_with(&format!("@{digest}")))
+                    .map(|(name, image)| format!("{name} runs {image}"))
+                    .collect();
+                (!other.is_empty()).then(|| {
+                    format!(
+                        "DRIFT: the cluster differs from Gantry's record: {}",
+                        other.join("; ")
+                    )
+                })
+            }
+            Err(e) => Some(format!("(cannot read the cluster: {e})")),
+        }
     }
 
     pub(super) fn history(&self, env: &EnvName, limit: Option<u32>) -> Result<Reply, EngineError> {

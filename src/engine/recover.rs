@@ -60,3 +60,55 @@ impl Engine {
         Ok(done)
     }
 }
+
+impl Engine {
+    /// Deletes every preview namespace whose TTL has passed, in every
+    /// cluster that hosts previews; returns the namespaces deleted.
+    pub async fn sweep_previews(&self) -> Result<Vec<String>, EngineError> {
+        let now = self.now();
+        let mut deleted = Vec::new();
+        for env in self.config.envs() {
+            if !matches!(env.target, crate::config::Target::Preview { .. }) {
+                continue;
+            }
+            let context = env
+                .cluster
+                .context
+                .clone()
+                .unwrap_or_else(|| env.cluster.name.clone());
+            let previews = match self.ports.cluster.list_previews(&context).await {
+                Ok(p) => p,
+                Err(e) => {
+                    self.audit(
+                        "gantry",
+                        "preview.sweep_failed",
+                        &context,
+                        Some(env.name.as_str()),
+                        serde_json::json!({ "error": e.to_string() }),
+                    )?;
+                    continue;
+                }
+            };
+            for preview in previews.into_iter().filter(|p| p.expired(now)) {
+                let outcome = self
+                    .ports
+                    .cluster
+                    .delete_namespace(&context, &preview.name)
+                    .await;
+                let details = serde_json::json!({ "labels": preview.labels, "error": outcome.as_ref().err().map(ToString::to_string) });
+                self.audit(
+                    "gantry",
+                    "preview.expired",
+                    &preview.name,
+                    Some(env.name.as_str()),
+                    details,
+                )?;
+                if outcome.is_ok() {
+                    deleted.push(preview.name);
+                }
+            }
+        }
+        self.store.flush_group().await?;
+        Ok(deleted)
+    }
+}
