@@ -6,6 +6,7 @@
 mod audit;
 mod bench;
 mod check_config;
+mod demo;
 mod help;
 mod image;
 mod parse;
@@ -90,6 +91,15 @@ pub enum CliCommand {
         after_help = "Example:\n  SLACK_SIGNING_SECRET=… gantry bench --url http://127.0.0.1:8080 -n 10000 --rate 1000"
     )]
     Bench(bench::BenchArgs),
+    /// Play the delivery story through the real server on the sandbox.
+    ///
+    /// Deploy, preview, promotion with approvals by reaction and button, a
+    /// stalled rollout rolled back, history and the audit trail; exits 0
+    /// only when every step did what the story says.
+    #[command(
+        after_help = "Examples:\n  gantry demo\n  gantry demo --fast --data /tmp/gantry-demo"
+    )]
+    Demo(demo::DemoArgs),
     /// Read and check the hash-chained audit trail.
     Audit(audit::AuditArgs),
     /// Ask the container registry about an image: `gantry image digest <image-ref>`.
@@ -110,6 +120,7 @@ pub fn run(cli: Cli) -> ExitCode {
         CliCommand::Image(args) => image::run(&args),
         CliCommand::Serve(args) => serve::run(&args),
         CliCommand::Bench(args) => bench::run(&args),
+        CliCommand::Demo(args) => demo::run(&args),
     }
 }
 

@@ -45,6 +45,16 @@ impl Engine {
         Reply::for_request(request, progress_text(request, None, self.approve_emoji()))
     }
 
+    /// The command grammar (for inbound routes that parse their own way, such as PR comments).
+    pub fn grammar(&self) -> &crate::command::Grammar {
+        &self.grammar
+    }
+
+    /// The configured environment and app names the grammar checks against.
+    pub fn vocabulary(&self) -> &crate::command::Vocabulary {
+        &self.vocabulary
+    }
+
     /// Parses chat text with the grammar and the configured names.
     pub fn parse(&self, text: &str) -> Result<Command, crate::command::ParseError> {
         self.grammar.parse(text, &self.vocabulary)

@@ -5,6 +5,7 @@ pub mod kube;
 pub mod registry;
 pub mod seed;
 pub mod slack;
+pub mod stack;
 pub mod world;
 
 pub use seed::seed;

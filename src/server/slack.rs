@@ -141,7 +141,12 @@ async fn handle(state: &ServerState, request: Request<Body>) -> (&'static str, R
     let engine = state.engine.clone();
     let text = parsed.to_string();
     tokio::spawn(async move {
-        engine.run_accepted(&identity, &conversation, &parsed).await;
+        let reply = engine.run_accepted(&identity, &conversation, &parsed).await;
+        // A request answers in its progress message; anything else (status,
+        // history, a refusal before a request existed) is posted here.
+        if reply.request.is_none() {
+            engine.say(&conversation, &reply.text).await;
+        }
     });
     ("accepted", ephemeral(&format!("on it: {text}")))
 }

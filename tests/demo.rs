@@ -1,0 +1,56 @@
+//! The README's first command, as a test: `gantry demo --fast` plays the
+//! whole delivery story through the real server and exits 0 only when every
+//! step did what the story says.
+
+use std::process::Command;
+
+#[test]
+fn the_demo_story_runs_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let out = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("GANTRY_CONFIG")
+        .args(["demo", "--fast", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "demo failed:\n{stdout}\n{stderr}");
+    for line in [
+        "── 1. alice deploys a feature branch to dev ──",
+        "✓ the preview namespace is gone",
+        "✓ prod was approved by bob and dave, not alice",
+        "cannot approve it too",
+        "✓ a GitHub deployment with statuses exists",
+        "✓ dev is locked after the rollback",
+        "the chain is intact",
+        "demo: every step did what the story says",
+    ] {
+        assert!(stdout.contains(line), "`{line}` missing from:\n{stdout}");
+    }
+    // The store is left behind and verifies with the real CLI.
+    let verify = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(["audit", "verify", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    // A directory that is not a previous demo's is refused, not wiped.
+    let other = dir.path().join("precious");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("keep.txt"), "x").unwrap();
+    let refused = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["demo", "--fast", "--data"])
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(other.join("keep.txt").exists());
+}
