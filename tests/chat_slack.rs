@@ -49,6 +49,8 @@ async fn start() -> Chat {
             approve_reaction: "white_check_mark".into(),
             deny_reaction: "x".into(),
         }),
+        discord: None,
+        github: None,
         metrics: Metrics::default(),
         clock: Arc::new(move || time.load(Ordering::SeqCst)),
     });

@@ -1,6 +1,9 @@
 //! Real clients behind the engine's ports.
 
+pub mod discord;
+pub mod github;
 pub mod kube;
 pub mod notify;
 pub mod registry;
 pub mod slack;
+pub mod wiring;

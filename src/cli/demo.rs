@@ -153,6 +153,8 @@ async fn play(args: &DemoArgs) -> Result<(), String> {
             approve_reaction: slack_config.approve_reaction.clone(),
             deny_reaction: slack_config.deny_reaction.clone(),
         }),
+        discord: None,
+        github: None,
         metrics: Metrics::default(),
         clock: now,
     });

@@ -5,6 +5,7 @@
 
 mod audit;
 mod bench;
+mod chat;
 mod check_config;
 mod demo;
 mod help;
@@ -91,6 +92,14 @@ pub enum CliCommand {
         after_help = "Example:\n  SLACK_SIGNING_SECRET=… gantry bench --url http://127.0.0.1:8080 -n 10000 --rate 1000"
     )]
     Bench(bench::BenchArgs),
+    /// Type commands at a running `gantry serve --sandbox` as a Slack user.
+    ///
+    /// Shows the acknowledgement and then every message and edit in the
+    /// sandbox Slack channel, live.
+    #[command(
+        after_help = "Example:\n  gantry serve --sandbox &\n  gantry chat --as slack:T0SANDBOX:UALICE01"
+    )]
+    Chat(chat::ChatArgs),
     /// Play the delivery story through the real server on the sandbox.
     ///
     /// Deploy, preview, promotion with approvals by reaction and button, a
@@ -121,6 +130,7 @@ pub fn run(cli: Cli) -> ExitCode {
         CliCommand::Serve(args) => serve::run(&args),
         CliCommand::Bench(args) => bench::run(&args),
         CliCommand::Demo(args) => demo::run(&args),
+        CliCommand::Chat(args) => chat::run(&args),
     }
 }
 

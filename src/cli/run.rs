@@ -1,4 +1,4 @@
-//! `gantry run --sandbox --as IDENTITY TEXT…`: one command through the engine.
+//! `gantry run [--sandbox] --as IDENTITY TEXT…`: one command through the engine.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -25,7 +25,7 @@ pub struct RunArgs {
     #[arg(long = "as", value_name = "IDENTITY")]
     identity: Identity,
     /// Use the sandbox world (kept in DIR/sandbox-world.json) for the Git
-    /// host, registry, cluster and chat. Required until the real adapters exist.
+    /// host, registry, cluster and chat instead of the real ones in config.
     #[arg(long)]
     sandbox: bool,
     /// Milliseconds per simulated rollout step in the sandbox.
@@ -43,11 +43,6 @@ pub struct RunArgs {
 
 /// Runs one command and prints the progress messages and the reply.
 pub fn run(args: &RunArgs) -> ExitCode {
-    if !args.sandbox {
-        return fail(
-            "the GitHub, registry and Kubernetes adapters are not built yet; add --sandbox to use the sandbox world",
-        );
-    }
     let grammar = match grammar() {
         Ok(g) => g,
         Err(code) => return code,
@@ -64,18 +59,29 @@ pub fn run(args: &RunArgs) -> ExitCode {
         Err(e) => return fail(e),
     };
     let world_path = args.data.data.join(WORLD_FILE);
-    let state = match load_world(&world_path) {
-        Ok(Some(state)) => state,
-        Ok(None) => crate::sandbox::seed(&config),
-        Err(e) => return fail(e),
+    let world = if args.sandbox {
+        let state = match load_world(&world_path) {
+            Ok(Some(state)) => state,
+            Ok(None) => crate::sandbox::seed(&config),
+            Err(e) => return fail(e),
+        };
+        Some(Arc::new(
+            World::new(state, Duration::from_millis(args.tick_ms)).echo_messages(true),
+        ))
+    } else {
+        None
     };
-    let world =
-        Arc::new(World::new(state, Duration::from_millis(args.tick_ms)).echo_messages(true));
-    let ports = Ports {
-        forge: world.clone(),
-        registry: world.clone(),
-        cluster: world.clone(),
-        notifier: world.clone(),
+    let ports = match &world {
+        Some(world) => Ports {
+            forge: world.clone(),
+            registry: world.clone(),
+            cluster: world.clone(),
+            notifier: world.clone(),
+        },
+        None => match crate::adapters::wiring::real_ports(&config) {
+            Ok(ports) => ports,
+            Err(e) => return fail(e),
+        },
     };
     let engine = Engine::new(config, Arc::new(grammar), store, ports, system_clock());
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -97,7 +103,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
                 println!("(recovered: {id} was interrupted by a restart)");
             }
         }
-        let saved = save_world(&world_path, &world.snapshot());
+        let saved = save(&world_path, world.as_deref());
         let reply = engine.handle(&args.identity, &conversation, &text).await;
         recovered
             .map(|_| ())
@@ -105,11 +111,13 @@ pub fn run(args: &RunArgs) -> ExitCode {
             .and(saved)
             .map(|()| reply)
     });
-    let saved = save_world(&world_path, &world.snapshot());
+    let saved = save(&world_path, world.as_deref());
     match (reply, saved) {
         (Ok(reply), Ok(())) => {
             // A request's reply repeats its progress message, already shown.
-            let shown = world.transcript().last() == Some(&reply.text);
+            let shown = reply
+                .request
+                .is_some_and(|id| reply.text.starts_with(&format!("{id} ")));
             if !shown {
                 println!("{}", reply.text);
             }
@@ -128,6 +136,10 @@ pub fn run(args: &RunArgs) -> ExitCode {
         }
         (Err(e), _) | (_, Err(e)) => fail(e),
     }
+}
+
+fn save(path: &Path, world: Option<&World>) -> Result<(), String> {
+    world.map_or(Ok(()), |w| save_world(path, &w.snapshot()))
 }
 
 pub(super) fn load_world(path: &Path) -> Result<Option<WorldState>, String> {

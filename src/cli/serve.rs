@@ -10,13 +10,15 @@ use sha2::{Digest as _, Sha256};
 
 use super::run::{load_world, save_world, WORLD_FILE};
 use super::{fail, grammar, ConfigArg, DataArg};
+use crate::adapters::discord::DiscordNotifier;
 use crate::adapters::notify::ByPlatform;
 use crate::adapters::slack::SlackNotifier;
 use crate::config::{Config, Secret};
 use crate::engine::{system_clock, Engine, Ports};
+use crate::sandbox::discord::FakeDiscord;
 use crate::sandbox::slack::FakeSlack;
 use crate::sandbox::World;
-use crate::server::{router, Metrics, ServerState, SlackInbound};
+use crate::server::{router, DiscordInbound, GithubInbound, Metrics, ServerState, SlackInbound};
 use crate::store::Store;
 
 /// File in the data directory holding the secrets the sandbox generated.
@@ -67,6 +69,14 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
+    let mut discord = match discord_inbound(&config) {
+        Ok(d) => d,
+        Err(e) => return fail(e),
+    };
+    let github = match github_inbound(&config) {
+        Ok(g) => g,
+        Err(e) => return fail(e),
+    };
     let store = match Store::open(&args.data.data) {
         Ok(s) => s,
         Err(e) => return fail(e),
@@ -87,7 +97,16 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         Err(e) => return fail(format!("cannot start the runtime: {e}")),
     };
     let served = runtime.block_on(async {
-        let notifier = sandbox_notifier(&config, &world).await?;
+        let (notifier, discord_rest) = sandbox_notifier(&config, &world).await?;
+        if let Some(discord) = &mut discord {
+            discord.rest = discord_rest;
+        }
+        // The 👀 on a PR comment goes out the way the engine's GitHub messages do.
+        let github = github.map(|(secrets, review_approvals)| GithubInbound {
+            secrets,
+            review_approvals,
+            notifier: notifier.clone(),
+        });
         let ports = Ports {
             forge: world.clone(),
             registry: world.clone(),
@@ -107,9 +126,24 @@ pub fn run(args: &ServeArgs) -> ExitCode {
             .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
         let address = listener.local_addr().map_err(|e| e.to_string())?;
         eprintln!("gantry listening on http://{address}");
+        let sweeper = engine.clone();
+        tokio::spawn(async move {
+            // Preview namespaces whose TTL passed are deleted once a minute.
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                if let Ok(gone) = sweeper.sweep_previews().await {
+                    for namespace in gone {
+                        eprintln!("preview {namespace} expired and was deleted");
+                    }
+                }
+            }
+        });
         let state = Arc::new(ServerState {
             engine,
             slack,
+            discord,
+            github,
             metrics: Metrics::default(),
             clock,
         });
@@ -151,7 +185,13 @@ async fn shutdown() {
 async fn sandbox_notifier(
     config: &Config,
     world: &Arc<World>,
-) -> Result<Arc<dyn crate::engine::Notifier>, String> {
+) -> Result<
+    (
+        Arc<dyn crate::engine::Notifier>,
+        Option<Arc<DiscordNotifier>>,
+    ),
+    String,
+> {
     let mut notifier = ByPlatform::default()
         .with("console", world.clone())
         .with("github", world.clone())
@@ -170,7 +210,33 @@ async fn sandbox_notifier(
             Arc::new(SlackNotifier::plain_http(&fake.api_url(), &token)),
         );
     }
-    Ok(Arc::new(notifier))
+    let mut discord_rest = None;
+    if let Some(discord) = &config.platforms().discord {
+        let rest = sandbox_discord(discord).await?;
+        notifier = notifier.with("discord", rest.clone());
+        discord_rest = Some(rest);
+    }
+    Ok((Arc::new(notifier), discord_rest))
+}
+
+/// The GitHub webhook secrets (current, then previous) and whether reviews
+/// approve, or why Gantry must not start.
+fn github_inbound(config: &Config) -> Result<Option<(Vec<Secret>, bool)>, String> {
+    let Some(github) = &config.platforms().github else {
+        return Ok(None);
+    };
+    let mut secrets = vec![github
+        .webhook_secret
+        .resolve()
+        .map_err(|e| format!("platforms.github.webhook_secret: {e}"))?];
+    if let Some(previous) = &github.webhook_secret_previous {
+        secrets.push(
+            previous
+                .resolve()
+                .map_err(|e| format!("platforms.github.webhook_secret_previous: {e}"))?,
+        );
+    }
+    Ok(Some((secrets, github.review_approvals)))
 }
 
 /// The Slack routes' secrets, or why Gantry must not start.
@@ -214,7 +280,18 @@ fn sandbox_secrets(config: &Config, data: &Path) -> Result<(), String> {
             std::process::id(),
             std::time::SystemTime::now()
         );
-        let value = Secret::new(hex::encode(Sha256::digest(seed.as_bytes())));
+        let mut value = Secret::new(hex::encode(Sha256::digest(seed.as_bytes())));
+        if key == "platforms.discord.public_key" {
+            // Discord's is a public key: the random value becomes the
+            // signing key (for the sandbox's Discord) and its public half
+            // the configured key.
+            let var = crate::sandbox::discord::SIGNING_KEY_VAR;
+            let signing = crate::sandbox::discord::signing_key(value.expose())
+                .ok_or("cannot derive the sandbox Discord key")?;
+            std::env::set_var(var, value.expose());
+            lines.push(format!("{var}={}", value.expose()));
+            value = Secret::new(hex::encode(signing.verifying_key().to_bytes()));
+        }
         // Set before any other thread exists: the runtime starts afterwards.
         std::env::set_var(name, value.expose());
         lines.push(format!("{name}={}", value.expose()));
@@ -241,4 +318,53 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
         options.mode(0o600);
     }
     options.open(path)?.write_all(text.as_bytes())
+}
+
+/// The sandbox's Discord: a fake REST API in this process, reached by the
+/// real serenity client, with the `/gantry` command registered per guild.
+async fn sandbox_discord(discord: &crate::config::Discord) -> Result<Arc<DiscordNotifier>, String> {
+    let token = discord
+        .bot_token
+        .resolve()
+        .map_err(|e| format!("platforms.discord.bot_token: {e}"))?;
+    let key = std::env::var(crate::sandbox::discord::SIGNING_KEY_VAR)
+        .ok()
+        .and_then(|k| crate::sandbox::discord::signing_key(&k))
+        .unwrap_or_else(|| {
+            let seed = format!("{}:{:?}", std::process::id(), std::time::SystemTime::now());
+            ed25519_dalek::SigningKey::from_bytes(&Sha256::digest(seed.as_bytes()).into())
+        });
+    let fake = FakeDiscord::start(token.expose(), discord.application_id, key)
+        .await
+        .map_err(|e| format!("cannot start the sandbox Discord: {e}"))?;
+    eprintln!("sandbox: Discord REST API at {}", fake.api_url());
+    let rest = Arc::new(DiscordNotifier::new(
+        &fake.api_url(),
+        &token,
+        discord.application_id,
+    )?);
+    rest.register_commands(&discord.guild_ids)
+        .await
+        .map_err(|e| format!("cannot register the Discord command: {e}"))?;
+    Ok(rest)
+}
+
+/// The Discord route's key, or why Gantry must not start. The REST client
+/// that edits interaction responses is added once the runtime runs.
+fn discord_inbound(config: &Config) -> Result<Option<DiscordInbound>, String> {
+    let Some(discord) = &config.platforms().discord else {
+        return Ok(None);
+    };
+    let key = discord
+        .public_key
+        .resolve()
+        .map_err(|e| format!("platforms.discord.public_key: {e}"))?;
+    let public_key = crate::server::verify::discord_key(key.expose())
+        .map_err(|e| format!("platforms.discord.public_key: {e}"))?;
+    Ok(Some(DiscordInbound {
+        public_key,
+        application_id: discord.application_id,
+        guild_ids: discord.guild_ids.clone(),
+        rest: None,
+    }))
 }

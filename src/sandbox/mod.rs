@@ -1,6 +1,8 @@
 //! The sandbox: everything Gantry talks to, simulated on this machine, so
 //! the whole flow runs without any account.
 
+pub mod discord;
+pub mod github;
 pub mod kube;
 pub mod registry;
 pub mod seed;

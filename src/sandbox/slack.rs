@@ -73,6 +73,7 @@ impl FakeSlack {
         };
         let app = Router::new()
             .route("/api/{method}", post(call))
+            .route("/_sandbox/messages", axum::routing::get(messages))
             .with_state(fake.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -103,6 +104,17 @@ impl FakeSlack {
     pub fn rate_limit_next(&self, n: u32) {
         self.inner().rate_limit_next = n;
     }
+}
+
+/// `GET /_sandbox/messages`: every message with every version, for
+/// `gantry chat`. Not part of Slack's API: the sandbox's window into itself.
+async fn messages(State(fake): State<FakeSlack>) -> Json<Value> {
+    let all: Vec<Value> = fake
+        .messages()
+        .into_iter()
+        .map(|m| json!({ "channel": m.channel, "ts": m.ts, "versions": m.versions }))
+        .collect();
+    Json(Value::Array(all))
 }
 
 fn error(code: &str) -> Response {

@@ -5,6 +5,8 @@
 //! handling, parses, and acknowledges at once; the work itself runs on a
 //! background task that reports through the request's progress message.
 
+mod discord;
+mod github;
 mod metrics;
 mod slack;
 mod slack_events;
@@ -19,6 +21,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
+pub use discord::DiscordInbound;
+pub use github::GithubInbound;
 pub use metrics::Metrics;
 
 use crate::config::Secret;
@@ -45,6 +49,10 @@ pub struct ServerState {
     pub engine: Engine,
     /// Slack, when enabled.
     pub slack: Option<SlackInbound>,
+    /// Discord, when enabled.
+    pub discord: Option<DiscordInbound>,
+    /// GitHub webhooks, when enabled.
+    pub github: Option<GithubInbound>,
     /// Counters and histograms.
     pub metrics: Metrics,
     /// Unix seconds.
@@ -60,6 +68,8 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .route("/slack/commands", post(slack::commands))
         .route("/slack/events", post(slack_events::events))
         .route("/slack/interactions", post(slack_events::interactions))
+        .route("/discord/interactions", post(discord::interactions))
+        .route("/github/webhook", post(github::webhook))
         .with_state(state)
 }
 

@@ -2,8 +2,10 @@
 //!
 //! Pure: the caller passes the secrets and the time. Comparisons are
 //! constant-time (`hmac`'s `verify_slice`). Two secrets may be active at
-//! once, so a secret can be rotated without dropping requests.
+//! once, so a secret can be rotated without dropping requests. Discord
+//! signs with Ed25519 instead, checked with `ed25519-dalek`'s strict verify.
 
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -11,6 +13,9 @@ use crate::config::Secret;
 
 /// How far Slack's timestamp may be from now, either way.
 pub const SLACK_MAX_SKEW_SECONDS: i64 = 300;
+
+/// How far Discord's `X-Signature-Timestamp` may be from now, either way.
+pub const DISCORD_MAX_SKEW_SECONDS: i64 = 300;
 
 /// Why a request's signature was refused. Every variant is a 401.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -96,6 +101,65 @@ pub fn github(secrets: &[Secret], signature: Option<&str>, body: &[u8]) -> Resul
         .strip_prefix("sha256=")
         .ok_or(VerifyError::Malformed(SIG))?;
     matches_any(secrets, &[body], hex_sig, SIG)
+}
+
+/// Parses a Discord application's public key (64 hex digits).
+pub fn discord_key(hex_key: &str) -> Result<VerifyingKey, String> {
+    let bytes: [u8; 32] = hex::decode(hex_key.trim())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or("a Discord public key is 64 hex digits")?;
+    VerifyingKey::from_bytes(&bytes).map_err(|_| "not a valid Ed25519 public key".to_owned())
+}
+
+/// Discord: `X-Signature-Ed25519: <hex Ed25519 signature of timestamp + body>`
+/// under the application's public key, with `X-Signature-Timestamp` (unix
+/// seconds) within five minutes of `now`.
+pub fn discord(
+    key: &VerifyingKey,
+    timestamp: Option<&str>,
+    signature: Option<&str>,
+    body: &[u8],
+    now: i64,
+) -> Result<(), VerifyError> {
+    const TS: &str = "X-Signature-Timestamp";
+    const SIG: &str = "X-Signature-Ed25519";
+    let timestamp = timestamp.ok_or(VerifyError::Missing(TS))?;
+    let signature = signature.ok_or(VerifyError::Missing(SIG))?;
+    let ts: i64 = (timestamp.len() <= 12 && timestamp.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| timestamp.parse().ok())
+        .flatten()
+        .ok_or(VerifyError::Malformed(TS))?;
+    if (now - ts).abs() > DISCORD_MAX_SKEW_SECONDS {
+        return Err(VerifyError::Stale);
+    }
+    ed25519_matches(key, &[timestamp.as_bytes(), body], signature, SIG)
+}
+
+/// Checks `hex_sig` (128 hex digits) as an Ed25519 signature of the
+/// concatenated parts.
+fn ed25519_matches(
+    key: &VerifyingKey,
+    parts: &[&[u8]],
+    hex_sig: &str,
+    header: &'static str,
+) -> Result<(), VerifyError> {
+    let bytes: [u8; 64] = (hex_sig.len() == 128)
+        .then(|| hex::decode(hex_sig).ok())
+        .flatten()
+        .and_then(|b| b.try_into().ok())
+        .ok_or(VerifyError::Malformed(header))?;
+    let signature = Signature::from_bytes(&bytes);
+    let message = parts.concat();
+    key.verify_strict(&message, &signature)
+        .map_err(|_| VerifyError::Mismatch)
+}
+
+/// Signs like Discord does; for the fake Discord and the tests.
+pub fn discord_signature(key: &SigningKey, timestamp: i64, body: &[u8]) -> String {
+    let mut message = timestamp.to_string().into_bytes();
+    message.extend_from_slice(body);
+    hex::encode(key.sign(&message).to_bytes())
 }
 
 /// Signs like Slack does; for clients such as `gantry chat` and the tests.
@@ -198,6 +262,104 @@ mod tests {
             ),
             Ok(())
         );
+    }
+
+    /// RFC 8032 section 7.1, tests 1 and 2.
+    #[test]
+    fn ed25519_known_answers() {
+        let vectors = [
+            (
+                "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+                "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+                "",
+                "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+            ),
+            (
+                "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
+                "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
+                "72",
+                "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00",
+            ),
+        ];
+        for (secret, public, message, signature) in vectors {
+            let seed: [u8; 32] = hex::decode(secret).unwrap().try_into().unwrap();
+            let signing = SigningKey::from_bytes(&seed);
+            let key = discord_key(public).unwrap();
+            assert_eq!(signing.verifying_key(), key);
+            let message = hex::decode(message).unwrap();
+            assert_eq!(hex::encode(signing.sign(&message).to_bytes()), signature);
+            assert_eq!(ed25519_matches(&key, &[&message], signature, "h"), Ok(()));
+            let upper = signature.to_uppercase();
+            assert_eq!(ed25519_matches(&key, &[&message], &upper, "h"), Ok(()));
+            assert_eq!(
+                ed25519_matches(&key, &[&message, b"x"], signature, "h"),
+                Err(VerifyError::Mismatch)
+            );
+        }
+    }
+
+    #[test]
+    fn discord_refusals_are_specific() {
+        const TS: &str = "X-Signature-Timestamp";
+        const SIG: &str = "X-Signature-Ed25519";
+        let signing = SigningKey::from_bytes(&[7; 32]);
+        let key = signing.verifying_key();
+        let other = SigningKey::from_bytes(&[8; 32]);
+        let body = br#"{"type":1}"#;
+        let now = 1_700_000_000;
+        let ts = now.to_string();
+        let good = discord_signature(&signing, now, body);
+        assert_eq!(discord(&key, Some(&ts), Some(&good), body, now), Ok(()));
+        assert_eq!(
+            discord(&key, None, Some(&good), body, now),
+            Err(VerifyError::Missing(TS))
+        );
+        assert_eq!(
+            discord(&key, Some(&ts), None, body, now),
+            Err(VerifyError::Missing(SIG))
+        );
+        assert_eq!(
+            discord(&key, Some("-5"), Some(&good), body, now),
+            Err(VerifyError::Malformed(TS))
+        );
+        for bad in [
+            "",
+            "00",
+            &"z".repeat(128),
+            &good[..126],
+            &format!("{good}00"),
+        ] {
+            assert_eq!(
+                discord(&key, Some(&ts), Some(bad), body, now),
+                Err(VerifyError::Malformed(SIG)),
+                "{bad}"
+            );
+        }
+        let forged = discord_signature(&other, now, body);
+        assert_eq!(
+            discord(&key, Some(&ts), Some(&forged), body, now),
+            Err(VerifyError::Mismatch)
+        );
+        assert_eq!(
+            discord(&key, Some(&ts), Some(&good), br#"{"type":2}"#, now),
+            Err(VerifyError::Mismatch)
+        );
+        let moved = (now + 1).to_string();
+        assert_eq!(
+            discord(&key, Some(&moved), Some(&good), body, now),
+            Err(VerifyError::Mismatch),
+            "the timestamp is signed too"
+        );
+        assert_eq!(
+            discord(&key, Some(&ts), Some(&good), body, now + 301),
+            Err(VerifyError::Stale)
+        );
+        assert_eq!(
+            discord(&key, Some(&ts), Some(&good), body, now - 301),
+            Err(VerifyError::Stale)
+        );
+        assert!(discord_key("zz").is_err());
+        assert!(discord_key(&"ab".repeat(31)).is_err());
     }
 
     #[test]
