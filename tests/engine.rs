@@ -463,3 +463,43 @@ async fn status_flags_drift_between_the_cluster_and_gantrys_record() {
     let drifted = h.say("console:bob", "status dev").await;
     assert!(drifted.text.contains("DRIFT: the cluster differs from Gantry's record: web runs registry.local:5000/acme/web@sha256:hand-edited"), "{}", drifted.text);
 }
+
+#[tokio::test]
+async fn a_gitops_environment_gets_a_commit_instead_of_a_patch() {
+    let h = Harness::new("engine.toml");
+    let reply = h.say("console:alice", "deploy feat-x to perf").await;
+    assert_eq!(reply.state, Some(State::Succeeded), "{}", reply.text);
+    let id = reply.request.unwrap();
+    let world = h.world.snapshot();
+    assert_eq!(world.gitops_commits.len(), 1);
+    let (file, image, message) = &world.gitops_commits[0];
+    assert_eq!(file, "acme/deploy-config:main/perf/kustomization.yaml");
+    assert_eq!(
+        image,
+        &h.image("perf", "web"),
+        "the cluster runs what was committed"
+    );
+    assert!(
+        message.starts_with(&format!("{id}: deploy web in perf to ")),
+        "{message}"
+    );
+    assert!(message.contains("Requested-by: alice"), "{message}");
+    // The only change to perf's Deployment is the sandbox Argo CD's sync,
+    // right after the commit: the engine itself never patched it.
+    let perf: Vec<usize> = world
+        .calls
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.starts_with("cluster.set_image sandbox/perf"))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(perf.len(), 1, "{:?}", world.calls);
+    assert!(
+        world.calls[perf[0] - 1].starts_with("forge.commit_image"),
+        "{:?}",
+        world.calls
+    );
+    assert!(h
+        .actions(&id.to_string())
+        .contains(&"gitops.committed".to_owned()));
+}

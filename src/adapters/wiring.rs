@@ -81,3 +81,103 @@ impl Notifier for ConsoleNotifier {
         Ok(())
     }
 }
+
+/// GitHub as the Git host, including GitOps writes: the forge for refs,
+/// builds and deployments, and a GitOps writer over the same client.
+pub struct GitHost {
+    forge: Arc<GithubForge>,
+    gitops: super::github::gitops::GitopsWriter,
+}
+
+impl GitHost {
+    /// Wraps a forge.
+    pub fn new(forge: Arc<GithubForge>) -> GitHost {
+        GitHost {
+            gitops: super::github::gitops::GitopsWriter::new(Some(forge.clone())),
+            forge,
+        }
+    }
+}
+
+#[async_trait]
+impl crate::engine::ports::Forge for GitHost {
+    async fn resolve(
+        &self,
+        repo: &str,
+        reference: &crate::command::GitRef,
+    ) -> Result<crate::names::Sha, PortError> {
+        self.forge.resolve(repo, reference).await
+    }
+
+    async fn checks_passed(&self, repo: &str, sha: &crate::names::Sha) -> Result<bool, PortError> {
+        self.forge.checks_passed(repo, sha).await
+    }
+
+    async fn start_build(
+        &self,
+        repo: &str,
+        workflow: &str,
+        reference: &str,
+        inputs: &std::collections::BTreeMap<String, String>,
+    ) -> Result<crate::engine::ports::BuildRun, PortError> {
+        self.forge
+            .start_build(repo, workflow, reference, inputs)
+            .await
+    }
+
+    async fn follow_build(
+        &self,
+        repo: &str,
+        run: &crate::engine::ports::BuildRun,
+    ) -> Result<crate::engine::ports::BuildOutcome, PortError> {
+        self.forge.follow_build(repo, run).await
+    }
+
+    async fn create_deployment(
+        &self,
+        repo: &str,
+        env: &str,
+        sha: &crate::names::Sha,
+        request: crate::names::RequestId,
+    ) -> Result<u64, PortError> {
+        self.forge.create_deployment(repo, env, sha, request).await
+    }
+
+    async fn set_deployment_state(
+        &self,
+        repo: &str,
+        deployment: u64,
+        state: crate::engine::ports::DeploymentState,
+        log_url: &str,
+    ) -> Result<(), PortError> {
+        self.forge
+            .set_deployment_state(repo, deployment, state, log_url)
+            .await
+    }
+
+    async fn commit_image(
+        &self,
+        gitops: &crate::config::Gitops,
+        app: &crate::config::App,
+        image: &str,
+        message: &str,
+        _workload: &crate::engine::ports::Workload,
+    ) -> Result<crate::engine::ports::GitopsCommit, PortError> {
+        let change = self
+            .gitops
+            .commit_image(gitops, app, image, message)
+            .await?;
+        Ok(crate::engine::ports::GitopsCommit {
+            commit: change.commit,
+            url: change.url,
+        })
+    }
+
+    async fn comment(&self, repo: &str, number: u64, body: &str) -> Result<u64, PortError> {
+        self.forge.comment(repo, number, body).await
+    }
+
+    async fn edit_comment(&self, repo: &str, comment: u64, body: &str) -> Result<(), PortError> {
+        self.forge.edit_comment(repo, comment, body).await
+    }
+}

@@ -173,7 +173,10 @@ impl Engine {
             sha: deploying.sha.clone(),
             requested_by: actor.clone(),
         };
-        if let Err(e) = self.ports.cluster.set_image(workload, &image, &stamp).await {
+        if let Err(e) = self
+            .place_image(&deploying, app, env, workload, &image, &stamp)
+            .await?
+        {
             return self
                 .apply(
                     &deploying,
@@ -184,16 +187,6 @@ impl Engine {
                 )
                 .await;
         }
-        self.audit(
-            &actor,
-            "cluster.image_set",
-            &deploying.id.to_string(),
-            Some(env.name.as_str()),
-            json!({ "image": image }),
-        )?;
-        // The side effect has happened: make its record durable now, not
-        // after a rollout that may outlive this process.
-        self.store.flush_group().await?;
         let outcome = self.follow(&deploying, workload, "").await;
         match outcome {
             Ok(RolloutOutcome::Complete) => {
@@ -310,7 +303,10 @@ impl Engine {
             sha: None,
             requested_by: actor.clone(),
         };
-        let restored = match self.ports.cluster.set_image(workload, &image, &stamp).await {
+        let restored = match self
+            .place_image(&deploying, app, env, workload, &image, &stamp)
+            .await?
+        {
             Ok(()) => {
                 self.follow(
                     &deploying,
@@ -355,6 +351,72 @@ impl Engine {
                 .await
             }
         }
+    }
+
+    /// Puts `image` in place: a patch of the Deployments for `rolling`, a
+    /// commit to the config repository for `gitops` (Argo CD or Flux then
+    /// syncs it). The outcome is audited either way; the outer error is the
+    /// store's, the inner one the outside system's.
+    async fn place_image(
+        &self,
+        request: &Request,
+        app: &App,
+        env: &Environment,
+        workload: &Workload,
+        image: &str,
+        stamp: &Stamp,
+    ) -> Result<Result<(), super::PortError>, EngineError> {
+        let actor = request.requester.as_str();
+        let subject = request.id.to_string();
+        let placed =
+            match &env.strategy {
+                crate::config::Strategy::Rolling => self
+                    .ports
+                    .cluster
+                    .set_image(workload, image, stamp)
+                    .await
+                    .map(|()| ("cluster.image_set", json!({ "image": image }))),
+                crate::config::Strategy::Gitops(gitops) => {
+                    let approvers: Vec<String> = request
+                        .approvals
+                        .iter()
+                        .map(|a| a.person.to_string())
+                        .collect();
+                    let message =
+                        format!(
+                    "{subject}: {} {} in {} to {image}\n\nRequested-by: {}\nApproved-by: {}",
+                    if request.action == Action::Rollback { "roll back" } else { "deploy" },
+                    app.name,
+                    env.name,
+                    request.requester,
+                    if approvers.is_empty() { "policy".to_owned() } else { approvers.join(", ") }
+                );
+                    self.ports
+                        .forge
+                        .commit_image(gitops, app, image, &message, workload)
+                        .await
+                        .map(|c| {
+                            (
+                                "gitops.committed",
+                                json!({ "image": image, "commit": c.commit, "url": c.url }),
+                            )
+                        })
+                }
+            };
+        let Ok((action, details)) = &placed else {
+            return Ok(placed.map(drop));
+        };
+        self.audit(
+            actor,
+            action,
+            &subject,
+            Some(env.name.as_str()),
+            details.clone(),
+        )?;
+        // The side effect has happened: make its record durable now, not
+        // after a rollout that may outlive this process.
+        self.store.flush_group().await?;
+        Ok(Ok(()))
     }
 
     /// Locks the environment after a rollback until someone unlocks it.

@@ -42,7 +42,10 @@ impl Reply {
 impl Engine {
     /// The reply for a request that has come to rest: its progress text.
     pub(super) fn ended(&self, request: &Request) -> Reply {
-        Reply::for_request(request, progress_text(request, None, self.approve_emoji()))
+        Reply::for_request(
+            request,
+            progress_text(request, None, &self.approve_hint(request)),
+        )
     }
 
     /// The command grammar (for inbound routes that parse their own way, such as PR comments).

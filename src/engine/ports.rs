@@ -53,6 +53,15 @@ pub struct BuildRun {
     pub url: String,
 }
 
+/// A GitOps change, as committed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitopsCommit {
+    /// The commit on the watched branch that holds the image.
+    pub commit: String,
+    /// A link a person can open, when the host has one.
+    pub url: Option<String>,
+}
+
 /// How a build ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BuildOutcome {
@@ -113,6 +122,22 @@ pub trait Forge: Send + Sync {
         state: DeploymentState,
         log_url: &str,
     ) -> Result<(), PortError>;
+    /// GitOps: commits `image` for `app` to the config repository and file
+    /// that `gitops` names, with `message`; Argo CD or Flux then syncs
+    /// `workload`, whose rollout the engine follows as usual.
+    async fn commit_image(
+        &self,
+        gitops: &crate::config::Gitops,
+        app: &crate::config::App,
+        image: &str,
+        message: &str,
+        workload: &Workload,
+    ) -> Result<GitopsCommit, PortError> {
+        let _ = (gitops, app, image, message, workload);
+        Err(PortError::Unavailable(
+            "this Git host cannot write GitOps changes".into(),
+        ))
+    }
     /// Comments on pull request `number`; returns the comment's id.
     async fn comment(&self, repo: &str, number: u64, body: &str) -> Result<u64, PortError>;
     /// Replaces a comment's text.

@@ -7,18 +7,30 @@ use crate::store::MessageRef as StoredMessage;
 
 impl Engine {
     /// The reaction that approves, as people are told to use it.
-    pub(super) fn approve_emoji(&self) -> &str {
-        self.config
-            .platforms()
-            .slack
-            .as_ref()
-            .map_or("white_check_mark", |s| s.approve_reaction.as_str())
+    /// How people approve in the request's own platform, for its message.
+    pub(super) fn approve_hint(&self, request: &Request) -> String {
+        let platforms = self.config.platforms();
+        match request.conversation.platform.as_str() {
+            "slack" => {
+                let emoji = platforms
+                    .slack
+                    .as_ref()
+                    .map_or("white_check_mark", |s| s.approve_reaction.as_str());
+                format!(
+                    "say `approve {}`, react :{emoji}: or click Approve",
+                    request.id
+                )
+            }
+            "discord" => format!("say `/gantry approve {}` or click Approve", request.id),
+            "github" => format!("comment `/gantry approve {}`", request.id),
+            _ => format!("say `approve {}`", request.id),
+        }
     }
 
     /// Posts or edits the request's progress message. A chat failure is
     /// recorded in the audit trail but never stops or repeats a deploy.
     pub(super) async fn show_progress(&self, request: &Request, detail: Option<&str>) {
-        let text = progress_text(request, detail, self.approve_emoji());
+        let text = progress_text(request, detail, &self.approve_hint(request));
         let key = request.id.to_string();
         let asking = (request.state == State::AwaitingApproval).then_some(request.id);
         let stored = self.store.get_message(&key).ok().flatten();
@@ -144,11 +156,7 @@ pub(super) fn headline(request: &Request) -> String {
 }
 
 /// The full message text for a request's current state.
-pub(super) fn progress_text(
-    request: &Request,
-    detail: Option<&str>,
-    approve_emoji: &str,
-) -> String {
+pub(super) fn progress_text(request: &Request, detail: Option<&str>, approve_hint: &str) -> String {
     let digest = request
         .digest
         .as_ref()
@@ -156,7 +164,7 @@ pub(super) fn progress_text(
         .unwrap_or_default();
     let state = match request.state {
         State::Requested => "resolving the ref and the image…".to_owned(),
-        State::AwaitingApproval => awaiting(request, approve_emoji),
+        State::AwaitingApproval => awaiting(request, approve_hint),
         State::Approved => approved_line(request),
         State::Building => "building…".to_owned(),
         State::Deploying => format!("deploying {digest}…"),
@@ -179,7 +187,7 @@ pub(super) fn progress_text(
     format!("{}\n  {state}{detail}", headline(request))
 }
 
-fn awaiting(request: &Request, emoji: &str) -> String {
+fn awaiting(request: &Request, hint: &str) -> String {
     let Some(rule) = &request.rule else {
         return "awaiting approval".into();
     };
@@ -195,12 +203,13 @@ fn awaiting(request: &Request, emoji: &str) -> String {
         format!(" (so far: {})", approvers.join(", "))
     };
     format!(
-        "awaiting approval: {} of {} from {}{have}; say `approve {}` or react :{emoji}:; expires {}",
+        "awaiting approval: {} of {} from {}{have}; {hint}; expires {}",
         request.approvals.len(),
         rule.count,
         roles.join(", "),
-        request.id,
-        humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(rule.expires_at.max(0) as u64))
+        humantime::format_rfc3339_seconds(
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(rule.expires_at.max(0) as u64)
+        )
     )
 }
 

@@ -104,6 +104,9 @@ pub struct WorldState {
     /// Pull request comments.
     #[serde(default)]
     pub comments: Vec<SandboxComment>,
+    /// GitOps commits: (config repository file, image, commit message).
+    #[serde(default)]
+    pub gitops_commits: Vec<(String, String, String)>,
     /// Every port call, as `port.operation args`.
     pub calls: Vec<String>,
     /// Counter for ids and moved commits.
@@ -334,6 +337,38 @@ impl Forge for World {
             .ok_or_else(|| PortError::NotFound(format!("deployment {deployment}")))?;
         record.states.push(state);
         Ok(())
+    }
+
+    async fn commit_image(
+        &self,
+        gitops: &crate::config::Gitops,
+        _app: &crate::config::App,
+        image: &str,
+        message: &str,
+        workload: &Workload,
+    ) -> Result<crate::engine::ports::GitopsCommit, PortError> {
+        let repo = match &gitops.source {
+            crate::config::GitopsSource::Github(repo) => repo.to_string(),
+            crate::config::GitopsSource::Git(url) => url.clone(),
+        };
+        let file = format!("{repo}:{}/{}", gitops.branch, gitops.path);
+        self.record(format!("forge.commit_image {file} {image}"));
+        let commit = {
+            let mut state = self.state();
+            state.counter += 1;
+            state
+                .gitops_commits
+                .push((file, image.to_owned(), message.to_owned()));
+            hash_hex(&format!("gitops/{}", state.counter))[..40].to_owned()
+        };
+        // The sandbox's Argo CD: the commit is synced to the cluster at once.
+        let stamp = Stamp {
+            request: RequestId(0),
+            sha: None,
+            requested_by: "argocd".into(),
+        };
+        self.set_image(workload, image, &stamp).await?;
+        Ok(crate::engine::ports::GitopsCommit { commit, url: None })
     }
 
     async fn comment(&self, repo: &str, number: u64, body: &str) -> Result<u64, PortError> {
