@@ -249,6 +249,44 @@ fn bad_signatures_bodies_and_teams_are_refused() {
 }
 
 #[test]
+fn gantry_chat_talks_to_the_sandbox_and_shows_the_answers() {
+    let server = start();
+    let mut chat = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .env("SLACK_SIGNING_SECRET", SECRET)
+        .args([
+            "chat",
+            "--as",
+            "slack:T0SANDBOX:UALICE01",
+            "--watch",
+            "2s",
+            "--url",
+        ])
+        .arg(format!("http://{}", server.addr))
+        .arg("--data")
+        .arg(server._dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    chat.stdin
+        .take()
+        .unwrap()
+        .write_all(b"deploy feat-x to dev\nstatus dev\n")
+        .unwrap();
+    let out = chat.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("(only to you) on it: deploy feat-x to dev"),
+        "{text}"
+    );
+    assert!(text.contains("✎ edit › R-1 deploy feat-x"), "{text}");
+    assert!(text.contains("succeeded: web runs sha256:"), "{text}");
+    assert!(text.contains("web runs"), "{text}");
+}
+
+#[test]
 fn health_readiness_and_graceful_stop() {
     let mut server = start();
     assert_eq!(send(server.addr, "GET", "/healthz", &[], b"").body, "ok");

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use sha2::{Digest as _, Sha256};
 
-use super::run::{load_world, save_world, WORLD_FILE};
 use super::{fail, grammar, ConfigArg, DataArg};
 use crate::adapters::discord::DiscordNotifier;
 use crate::adapters::notify::ByPlatform;
@@ -34,9 +33,10 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     listen: SocketAddr,
-    /// Wire every port to the sandbox world; secrets that are not set are
-    /// generated and written to DIR/sandbox-secrets.env for `gantry chat`.
-    /// Required until the real adapters exist.
+    /// Wire every port to the sandbox (Kubernetes API and registry servers on
+    /// 127.0.0.1, fake Slack and Discord, the in-process Git host) instead of
+    /// the real systems in config; secrets that are not set are generated and
+    /// written to DIR/sandbox-secrets.env for `gantry chat`.
     #[arg(long)]
     sandbox: bool,
     /// Milliseconds per simulated rollout step in the sandbox.
@@ -46,11 +46,6 @@ pub struct ServeArgs {
 
 /// Starts the server and runs until SIGTERM or Ctrl-C.
 pub fn run(args: &ServeArgs) -> ExitCode {
-    if !args.sandbox {
-        return fail(
-            "the GitHub, registry, Kubernetes and chat adapters are not built yet; add --sandbox",
-        );
-    }
     let grammar = match grammar() {
         Ok(g) => g,
         Err(code) => return code,
@@ -62,8 +57,10 @@ pub fn run(args: &ServeArgs) -> ExitCode {
     if let Err(e) = std::fs::create_dir_all(&args.data.data) {
         return fail(format!("cannot create {}: {e}", args.data.data.display()));
     }
-    if let Err(e) = sandbox_secrets(&config, &args.data.data) {
-        return fail(e);
+    if args.sandbox {
+        if let Err(e) = sandbox_secrets(&config, &args.data.data) {
+            return fail(e);
+        }
     }
     let slack = match slack_inbound(&config) {
         Ok(s) => s,
@@ -81,13 +78,6 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
-    let world_path = args.data.data.join(WORLD_FILE);
-    let state = match load_world(&world_path) {
-        Ok(Some(state)) => state,
-        Ok(None) => crate::sandbox::seed(&config),
-        Err(e) => return fail(e),
-    };
-    let world = Arc::new(World::new(state, Duration::from_millis(args.tick_ms)));
     let clock = system_clock();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -97,7 +87,27 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         Err(e) => return fail(format!("cannot start the runtime: {e}")),
     };
     let served = runtime.block_on(async {
-        let (notifier, discord_rest) = sandbox_notifier(&config, &world).await?;
+        let (ports, discord_rest, _sandbox) = if args.sandbox {
+            let (ports, rest, stack) = sandbox_ports(&config, args).await?;
+            (ports, rest, Some(stack))
+        } else {
+            let ports = crate::adapters::wiring::real_ports(&config)?;
+            let rest = match &config.platforms().discord {
+                Some(d) => {
+                    let token = d
+                        .bot_token
+                        .resolve()
+                        .map_err(|e| format!("platforms.discord.bot_token: {e}"))?;
+                    Some(Arc::new(DiscordNotifier::new(
+                        &d.api_url,
+                        &token,
+                        d.application_id,
+                    )?))
+                }
+                None => None,
+            };
+            (ports, rest, None)
+        };
         if let Some(discord) = &mut discord {
             discord.rest = discord_rest;
         }
@@ -105,14 +115,8 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         let github = github.map(|(secrets, review_approvals)| GithubInbound {
             secrets,
             review_approvals,
-            notifier: notifier.clone(),
+            notifier: ports.notifier.clone(),
         });
-        let ports = Ports {
-            forge: world.clone(),
-            registry: world.clone(),
-            cluster: world.clone(),
-            notifier,
-        };
         let engine = Engine::new(config, Arc::new(grammar), store, ports, clock.clone());
         let recovered = engine.recover().await.map_err(|e| e.to_string())?;
         eprintln!(
@@ -152,8 +156,7 @@ pub fn run(args: &ServeArgs) -> ExitCode {
             .await
             .map_err(|e| format!("server failed: {e}"))
     });
-    let saved = save_world(&world_path, &world.snapshot());
-    match served.and(saved) {
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(e),
     }
@@ -180,6 +183,42 @@ async fn shutdown() {
     eprintln!("shutting down: finishing acknowledgements; requests in flight resume as interrupted on the next start");
 }
 
+/// The sandbox: a Kubernetes API server and an OCI registry on 127.0.0.1
+/// reached by the real adapters, the in-process world as the Git host, and
+/// fake Slack and Discord APIs for chat. Their addresses are written to
+/// DIR/sandbox-endpoints.json for `gantry chat`. They start fresh each time.
+async fn sandbox_ports(
+    config: &Config,
+    args: &ServeArgs,
+) -> Result<
+    (
+        Ports,
+        Option<Arc<DiscordNotifier>>,
+        crate::sandbox::stack::SandboxStack,
+    ),
+    String,
+> {
+    let stack =
+        crate::sandbox::stack::start(config, Duration::from_millis(args.tick_ms), None).await?;
+    eprintln!(
+        "sandbox: Kubernetes API at {}, registry at {}",
+        stack.kube.url(),
+        stack.registry.host()
+    );
+    let (notifier, discord_rest, slack_url) = sandbox_notifier(config, &stack.world).await?;
+    let endpoints = serde_json::json!({ "slack": slack_url, "kubernetes": stack.kube.url(), "registry": stack.registry.host() });
+    let path = args.data.data.join(super::chat::ENDPOINTS_FILE);
+    std::fs::write(&path, endpoints.to_string())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let ports = Ports {
+        forge: stack.world.clone(),
+        registry: stack.ports.registry.clone(),
+        cluster: stack.ports.cluster.clone(),
+        notifier,
+    };
+    Ok((ports, discord_rest, stack))
+}
+
 /// The sandbox's chat: a fake Slack Web API in this process, reached by the
 /// real Slack client; other platforms' messages go to the sandbox world.
 async fn sandbox_notifier(
@@ -189,6 +228,7 @@ async fn sandbox_notifier(
     (
         Arc<dyn crate::engine::Notifier>,
         Option<Arc<DiscordNotifier>>,
+        Option<String>,
     ),
     String,
 > {
@@ -196,6 +236,7 @@ async fn sandbox_notifier(
         .with("console", world.clone())
         .with("github", world.clone())
         .with("discord", world.clone());
+    let mut slack_url = None;
     if let Some(slack) = &config.platforms().slack {
         let token = slack
             .bot_token
@@ -205,6 +246,7 @@ async fn sandbox_notifier(
             .await
             .map_err(|e| format!("cannot start the sandbox Slack: {e}"))?;
         eprintln!("sandbox: Slack Web API at {}", fake.api_url());
+        slack_url = Some(format!("http://{}", fake.addr));
         notifier = notifier.with(
             "slack",
             Arc::new(SlackNotifier::plain_http(&fake.api_url(), &token)),
@@ -216,7 +258,7 @@ async fn sandbox_notifier(
         notifier = notifier.with("discord", rest.clone());
         discord_rest = Some(rest);
     }
-    Ok((Arc::new(notifier), discord_rest))
+    Ok((Arc::new(notifier), discord_rest, slack_url))
 }
 
 /// The GitHub webhook secrets (current, then previous) and whether reviews
