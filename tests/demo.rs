@@ -20,7 +20,8 @@ fn the_demo_story_runs_end_to_end() {
     assert!(out.status.success(), "demo failed:\n{stdout}\n{stderr}");
     for line in [
         "── 1. alice deploys a feature branch to dev ──",
-        "✓ the preview namespace is gone",
+        "✓ closing the pull request removed the preview namespace",
+        "dave (on Discord) › /gantry approve",
         "✓ prod was approved by bob and dave, not alice",
         "cannot approve it too",
         "✓ a GitHub deployment with statuses exists",

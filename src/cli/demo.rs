@@ -15,11 +15,13 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::{fail, grammar, ConfigArg};
+use crate::adapters::discord::DiscordNotifier;
 use crate::config::Secret;
 use crate::engine::{Engine, Request, State};
+use crate::sandbox::discord::{FakeDiscord, Origin};
 use crate::sandbox::slack::FakeSlack;
 use crate::server::verify::slack_signature;
-use crate::server::{router, Metrics, ServerState, SlackInbound};
+use crate::server::{router, DiscordInbound, GithubInbound, Metrics, ServerState, SlackInbound};
 use crate::store::Store;
 
 /// File that marks a directory as the demo's own, safe to start afresh.
@@ -29,6 +31,10 @@ const MARKER: &str = ".gantry-demo";
 /// the weekday it is run on.
 const STORY_START: i64 = 1_795_521_600;
 const TEAM: &str = "T0SANDBOX";
+const DISCORD_APP: u64 = 100_000_000_000_000_000;
+const DISCORD_GUILD: u64 = 200_000_000_000_000_000;
+const DISCORD_TOKEN: &str = "demo-discord-token";
+const GITHUB_SECRET: &str = "demo-webhook-secret";
 const CHANNEL: &str = "C0DEPLOYS";
 
 /// Arguments of `gantry demo`.
@@ -111,6 +117,7 @@ struct Story {
     clock: Arc<AtomicI64>,
     signing: Secret,
     events: u32,
+    discord: FakeDiscord,
 }
 
 async fn play(args: &DemoArgs) -> Result<(), String> {
@@ -135,6 +142,10 @@ async fn play(args: &DemoArgs) -> Result<(), String> {
         Arc::new(move || time.load(Ordering::SeqCst) + started.elapsed().as_secs() as i64),
     );
     let signing = Secret::new("demo-signing-secret".into());
+    let discord_key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let discord = FakeDiscord::start(DISCORD_TOKEN, DISCORD_APP, discord_key.clone())
+        .await
+        .map_err(|e| format!("cannot start the sandbox Discord: {e}"))?;
     let slack_config = engine
         .config()
         .platforms()
@@ -153,10 +164,23 @@ async fn play(args: &DemoArgs) -> Result<(), String> {
             approve_reaction: slack_config.approve_reaction.clone(),
             deny_reaction: slack_config.deny_reaction.clone(),
         }),
-        discord: None,
-        github: None,
+        discord: Some(DiscordInbound {
+            public_key: discord_key.verifying_key(),
+            application_id: DISCORD_APP,
+            guild_ids: vec![DISCORD_GUILD],
+            rest: Some(Arc::new(DiscordNotifier::new(
+                &discord.api_url(),
+                &Secret::new(DISCORD_TOKEN.into()),
+                DISCORD_APP,
+            )?)),
+        }),
+        github: Some(GithubInbound {
+            secrets: vec![Secret::new(GITHUB_SECRET.into())],
+            review_approvals: false,
+            notifier: stack.ports.notifier.clone(),
+        }),
         metrics: Metrics::default(),
-        clock: now,
+        clock: now.clone(),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -166,6 +190,8 @@ async fn play(args: &DemoArgs) -> Result<(), String> {
         listener.local_addr().map_err(|e| e.to_string())?
     );
     tokio::spawn(async move { axum::serve(listener, router(state)).await });
+    discord.set_interactions_url(&format!("{base}/discord/interactions"));
+    discord.set_clock(now);
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -179,9 +205,10 @@ async fn play(args: &DemoArgs) -> Result<(), String> {
         clock,
         signing,
         events: 0,
+        discord,
     };
     println!(
-        "Gantry demo: the real server on {} with sandbox Kubernetes, registry and Slack.",
+        "Gantry demo: the real server on {} with sandbox Kubernetes, registry, Slack, Discord and GitHub webhooks.",
         story.base
     );
     println!("Sandbox time starts at Tuesday 2026-11-24 12:00 UTC.\n");
@@ -200,20 +227,25 @@ impl Story {
         )?;
         self.shows(&r, &["deploying", "3/3 updated", "succeeded"])?;
 
-        chapter("2. alice opens a preview of her branch, then tears it down");
-        let r = self
-            .command("alice", "deploy feat-x to preview", State::Succeeded)
-            .await?;
+        chapter("2. alice comments `/deploy preview` on pull request #1; closing it tears the preview down");
+        let r = self.pr_comment("alice", 1, "/deploy preview").await?;
         let namespace = r.namespace.clone().unwrap_or_default();
         expect(
             self.stack.kube.namespace(&namespace).is_some(),
-            "the preview namespace exists",
+            &format!("the preview namespace {namespace} exists"),
         )?;
-        self.command("alice", "teardown feat-x", State::Succeeded)
-            .await?;
+        self.pr_closed(1, "feat-x").await?;
+        let mut gone = false;
+        for _ in 0..500 {
+            gone = self.stack.kube.namespace(&namespace).is_none();
+            if gone {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         expect(
-            self.stack.kube.namespace(&namespace).is_none(),
-            "the preview namespace is gone",
+            gone,
+            "closing the pull request removed the preview namespace",
         )?;
 
         chapter("3. alice promotes dev to staging; carol (qa) approves with a reaction");
@@ -235,7 +267,7 @@ impl Story {
             ],
         )?;
 
-        chapter("4. alice promotes staging to prod: two release managers must approve");
+        chapter("4. alice promotes staging to prod: two release managers must approve (bob on Slack, dave on Discord)");
         let r = self
             .command(
                 "alice",
@@ -247,7 +279,7 @@ impl Story {
         self.wait_for_text("cannot approve it too").await?;
         self.react("bob", &r).await?;
         self.wait_approvals(&r, 1).await?;
-        self.click("dave", &r).await?;
+        self.discord_approve("dave", &r).await?;
         let r = self.wait(r.id, State::Succeeded).await?;
         let people: Vec<&str> = r.approvals.iter().map(|a| a.person.as_str()).collect();
         expect(
@@ -356,6 +388,110 @@ impl Story {
             .map(drop)
     }
 
+    /// A signed `issue_comment` webhook: `who` comments `body` on PR `number` of acme/web.
+    async fn pr_comment(&mut self, who: &str, number: u64, body: &str) -> Result<Request, String> {
+        println!("{who} comments on acme/web#{number}: {body}");
+        self.events += 1;
+        let payload = json!({
+            "action": "created",
+            "issue": { "number": number, "pull_request": { "url": format!("https://api.github.com/repos/acme/web/pulls/{number}") } },
+            "comment": { "id": 9000 + self.events, "body": body, "user": { "login": who, "id": 1000 + u64::from(self.events), "type": "User" } },
+            "repository": { "full_name": "acme/web" },
+            "sender": { "login": who, "id": 1000 + u64::from(self.events), "type": "User" }
+        });
+        let before = self.newest_id()?;
+        self.github("issue_comment", payload).await?;
+        let id = self.next_after(before).await?;
+        let request = self.wait(id, State::Succeeded).await?;
+        self.print_pr_messages(&format!("acme/web#{number}"));
+        Ok(request)
+    }
+
+    async fn pr_closed(&mut self, number: u64, head: &str) -> Result<(), String> {
+        println!("the pull request acme/web#{number} is closed");
+        let payload = json!({
+            "action": "closed", "number": number,
+            "pull_request": { "number": number, "state": "closed", "merged": false, "head": { "ref": head } },
+            "repository": { "full_name": "acme/web" }
+        });
+        self.github("pull_request", payload).await
+    }
+
+    async fn github(&mut self, event: &str, payload: serde_json::Value) -> Result<(), String> {
+        self.events += 1;
+        let body = payload.to_string();
+        let answer = self
+            .http
+            .post(format!("{}/github/webhook", self.base))
+            .header("content-type", "application/json")
+            .header("x-github-event", event)
+            .header(
+                "x-github-delivery",
+                format!("demo-delivery-{}", self.events),
+            )
+            .header(
+                "x-hub-signature-256",
+                crate::sandbox::github::webhook::signature(GITHUB_SECRET, body.as_bytes()),
+            )
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !answer.status().is_success() {
+            return Err(format!("/github/webhook answered {}", answer.status()));
+        }
+        Ok(())
+    }
+
+    fn print_pr_messages(&self, channel: &str) {
+        for message in self
+            .stack
+            .world
+            .snapshot()
+            .messages
+            .iter()
+            .filter(|m| m.conversation.channel == channel)
+        {
+            for (i, version) in message.versions.iter().enumerate() {
+                let mark = if i == 0 {
+                    "gantry (PR comment) ›"
+                } else {
+                    "  ✎ edit ›"
+                };
+                println!("{mark} {}", version.replace('\n', "\n           "));
+            }
+        }
+        println!();
+    }
+
+    /// `who` types `/gantry approve R-n` in Discord.
+    async fn discord_approve(&self, who: &str, request: &Request) -> Result<(), String> {
+        let user = match who {
+            "dave" => 100_000_000_000_000_004,
+            _ => 100_000_000_000_000_002,
+        };
+        println!("{who} (on Discord) › /gantry approve {}", request.id);
+        let sent = self
+            .discord
+            .command(
+                Origin {
+                    guild: DISCORD_GUILD,
+                    channel: 300_000_000_000_000_001,
+                    user,
+                },
+                &format!("approve {}", request.id),
+            )
+            .await;
+        if sent.status != 200 {
+            return Err(format!(
+                "/discord/interactions answered {}: {}",
+                sent.status, sent.body
+            ));
+        }
+        Ok(())
+    }
+
+    #[allow(dead_code)]
     async fn click(&self, who: &str, request: &Request) -> Result<(), String> {
         let ts = self.message_of(request)?;
         println!("{who} clicks Approve on {}", request.id);
