@@ -246,3 +246,48 @@ async fn slack_commands_reactions_and_buttons_drive_a_release_to_prod() {
         "{actions:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_gantry_keeps_editing_the_same_message() {
+    let chat = start().await;
+    chat.command("UALICE01", "deploy main to staging").await;
+    let waiting = chat.newest_reaches(State::AwaitingApproval).await;
+    let before: Vec<String> = chat.slack.messages().iter().map(|m| m.ts.clone()).collect();
+
+    // A new engine over the same store and the same Slack: a restart.
+    let notifier = ByPlatform::default().with(
+        "slack",
+        Arc::new(SlackNotifier::plain_http(
+            &chat.slack.api_url(),
+            &Secret::new("xoxb-chat".into()),
+        )),
+    );
+    let again = Harness::with_store("engine.toml", chat.h.store.clone(), Arc::new(notifier));
+    let recovered = again.engine.recover().await.unwrap();
+    assert_eq!(recovered.resumed, [waiting.id.to_string()]);
+    again
+        .say(
+            "slack:T0SANDBOX:UCAROL03",
+            &format!("approve {}", waiting.id),
+        )
+        .await;
+    assert_eq!(again.request(waiting.id).state, State::Succeeded);
+
+    let messages = chat.slack.messages();
+    let after: Vec<String> = messages.iter().map(|m| m.ts.clone()).collect();
+    assert_eq!(after, before, "no new message was posted for the request");
+    let versions = &messages
+        .iter()
+        .find(|m| m.ts == before[0])
+        .unwrap()
+        .versions;
+    let text = versions.join("\n");
+    for step in [
+        "awaiting approval",
+        "still waiting after a restart",
+        "approved by carol",
+        "succeeded",
+    ] {
+        assert!(text.contains(step), "`{step}` missing:\n{text}");
+    }
+}

@@ -61,6 +61,36 @@ impl Harness {
         h
     }
 
+    /// Builds a second engine over an already open store (a restart within
+    /// one process: sled allows one opener), chat going to `notifier`.
+    pub fn with_store(
+        config_file: &str,
+        store: Store,
+        notifier: Arc<dyn gantry::engine::Notifier>,
+    ) -> Harness {
+        let mut harness = Harness::with_notifier(config_file, notifier.clone());
+        let time = harness.clock.clone();
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .join(config_file);
+        let config = Arc::new(gantry::config::load(&path).expect("test config loads"));
+        let ports = Ports {
+            forge: harness.world.clone(),
+            registry: harness.world.clone(),
+            cluster: harness.world.clone(),
+            notifier,
+        };
+        harness.engine = Engine::new(
+            config,
+            Arc::new(Grammar::builtin().expect("grammar")),
+            store.clone(),
+            ports,
+            Arc::new(move || time.load(Ordering::SeqCst)),
+        );
+        harness.store = store;
+        harness
+    }
+
     /// Builds a harness whose chat goes to `notifier` instead of the world.
     pub fn with_notifier(
         config_file: &str,
