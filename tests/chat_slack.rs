@@ -204,12 +204,26 @@ async fn slack_commands_reactions_and_buttons_drive_a_release_to_prod() {
     assert_eq!(approvers, ["bob", "dave"]);
     assert_eq!(chat.h.image("prod", "web"), chat.h.image("staging", "web"));
 
-    let message = chat
-        .slack
-        .messages()
-        .into_iter()
-        .find(|m| m.ts == prod)
-        .unwrap();
+    // The request is recorded as succeeded before its last edit reaches Slack.
+    let mut message = None;
+    for _ in 0..500 {
+        let found = chat
+            .slack
+            .messages()
+            .into_iter()
+            .find(|m| m.ts == prod)
+            .unwrap();
+        if found
+            .versions
+            .last()
+            .is_some_and(|v| v.contains("succeeded"))
+        {
+            message = Some(found);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let message = message.expect("the progress message reaches `succeeded`");
     let versions = message.versions.join("\n---\n");
     for step in [
         "awaiting approval: 0 of 2 from release-manager",

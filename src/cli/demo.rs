@@ -572,8 +572,16 @@ impl Story {
             shown = self.print_new_versions(&id.to_string(), shown);
             match request {
                 Some(r) if r.state == until => {
-                    // Let the last edit land before reading the transcript.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    // The state is recorded before its edit reaches chat:
+                    // wait (bounded) for the message to say it.
+                    for _ in 0..200 {
+                        if self.latest_version(&id.to_string()).is_none_or(|v| {
+                            v.contains(until.word()) || v.contains("preview removed")
+                        }) {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
                     self.print_new_versions(&id.to_string(), shown);
                     println!();
                     return Ok(r);
@@ -592,6 +600,17 @@ impl Story {
                 _ => tokio::time::sleep(Duration::from_millis(20)).await,
             }
         }
+    }
+
+    /// The newest text of a request's Slack message, if it has one there.
+    fn latest_version(&self, id: &str) -> Option<String> {
+        let prefix = format!("{id} ");
+        let message = self
+            .slack
+            .messages()
+            .into_iter()
+            .find(|m| m.versions[0].starts_with(&prefix))?;
+        message.versions.last().cloned()
     }
 
     fn print_new_versions(&self, id: &str, shown: usize) -> usize {

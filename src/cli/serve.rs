@@ -9,8 +9,10 @@ use std::time::Duration;
 use sha2::{Digest as _, Sha256};
 
 use super::{fail, grammar, ConfigArg, DataArg};
+use crate::adapters::discord::gateway::GatewaySettings;
 use crate::adapters::discord::DiscordNotifier;
 use crate::adapters::notify::ByPlatform;
+use crate::adapters::slack::socket::{SocketMode, SocketSettings};
 use crate::adapters::slack::SlackNotifier;
 use crate::config::{Config, Secret};
 use crate::engine::{system_clock, Engine, Ports};
@@ -108,6 +110,7 @@ pub fn run(args: &ServeArgs) -> ExitCode {
             };
             (ports, rest, None)
         };
+        let gateway = gateway_settings(&config, discord_rest.as_deref())?;
         if let Some(discord) = &mut discord {
             discord.rest = discord_rest;
         }
@@ -117,7 +120,21 @@ pub fn run(args: &ServeArgs) -> ExitCode {
             review_approvals,
             notifier: ports.notifier.clone(),
         });
-        let engine = Engine::new(config, Arc::new(grammar), store, ports, clock.clone());
+        let engine = Engine::new(
+            config.clone(),
+            Arc::new(grammar),
+            store,
+            ports,
+            clock.clone(),
+        );
+        if let Some(gateway) = gateway {
+            // Reactions reach a bot only over the gateway.
+            tokio::spawn(gateway.run(engine.clone()));
+        }
+        if let Some(socket) = socket_settings(&config, args.sandbox)? {
+            // Slack delivers over a connection Gantry opens: no public URL.
+            tokio::spawn(SocketMode::run(engine.clone(), socket));
+        }
         let recovered = engine.recover().await.map_err(|e| e.to_string())?;
         eprintln!(
             "recovered: {} waiting, {} interrupted, {} expired",
@@ -281,6 +298,31 @@ fn github_inbound(config: &Config) -> Result<Option<(Vec<Secret>, bool)>, String
     Ok(Some((secrets, github.review_approvals)))
 }
 
+/// The Socket Mode client's settings, when Slack has `socket_mode = true`
+/// (outside the sandbox, whose chat reaches the HTTP routes).
+fn socket_settings(config: &Config, sandbox: bool) -> Result<Option<SocketSettings>, String> {
+    let Some(slack) = &config.platforms().slack else {
+        return Ok(None);
+    };
+    let Some(token) = &slack.socket_mode_token else {
+        return Ok(None);
+    };
+    if sandbox {
+        eprintln!("sandbox: Slack Socket Mode is not used; chat reaches the HTTP routes");
+        return Ok(None);
+    }
+    let app_token = token
+        .resolve()
+        .map_err(|e| format!("platforms.slack.app_token: {e}"))?;
+    Ok(Some(SocketSettings {
+        api_url: slack.api_url.clone(),
+        app_token,
+        team_ids: slack.team_ids.clone(),
+        approve_reaction: slack.approve_reaction.clone(),
+        deny_reaction: slack.deny_reaction.clone(),
+    }))
+}
+
 /// The Slack routes' secrets, or why Gantry must not start.
 fn slack_inbound(config: &Config) -> Result<Option<SlackInbound>, String> {
     let Some(slack) = &config.platforms().slack else {
@@ -389,6 +431,28 @@ async fn sandbox_discord(discord: &crate::config::Discord) -> Result<Arc<Discord
         .await
         .map_err(|e| format!("cannot register the Discord command: {e}"))?;
     Ok(rest)
+}
+
+/// The Discord gateway client's settings, when Discord is enabled: the
+/// REST client's base URL (Discord's, or the sandbox's fake) and the token.
+fn gateway_settings(
+    config: &Config,
+    rest: Option<&DiscordNotifier>,
+) -> Result<Option<GatewaySettings>, String> {
+    let (Some(discord), Some(rest)) = (&config.platforms().discord, rest) else {
+        return Ok(None);
+    };
+    let token = discord
+        .bot_token
+        .resolve()
+        .map_err(|e| format!("platforms.discord.bot_token: {e}"))?;
+    Ok(Some(GatewaySettings {
+        api_url: rest.api_url().to_owned(),
+        token,
+        guild_ids: discord.guild_ids.clone(),
+        approve_emoji: discord.approve_emoji.clone(),
+        deny_emoji: discord.deny_emoji.clone(),
+    }))
 }
 
 /// The Discord route's key, or why Gantry must not start. The REST client

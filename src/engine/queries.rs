@@ -37,6 +37,33 @@ impl Engine {
             .filter(|e| only.is_none_or(|o| o == &e.name))
         {
             let _ = writeln!(out, "{}:", env.name);
+            if let Target::Preview { .. } = env.target {
+                // Previews come and go: show the ones that exist now.
+                let context = env
+                    .cluster
+                    .context
+                    .clone()
+                    .unwrap_or_else(|| env.cluster.name.clone());
+                match self.ports.cluster.list_previews(&context).await {
+                    Ok(previews) if previews.is_empty() => {
+                        let _ = writeln!(out, "  no preview environments");
+                    }
+                    Ok(previews) => {
+                        for p in previews {
+                            let _ = writeln!(
+                                out,
+                                "  {} (expires at unix time {})",
+                                p.name,
+                                p.expires_at().unwrap_or_default()
+                            );
+                        }
+                    }
+                    Err(e) => {
+                        let _ = writeln!(out, "  (cannot list previews: {e})");
+                    }
+                }
+                continue;
+            }
             for app in self.config.apps() {
                 match self.last_good(app, env.name.as_str(), None) {
                     Some(r) => {

@@ -4,6 +4,11 @@
 //! `{"ok":false,"error":"<code>"}` (HTTP 200), and `429` with `Retry-After`
 //! when rate limited. It keeps every version of every message so a test
 //! reads the transcript a person would have seen.
+//!
+//! Socket Mode: with an app token set, `apps.connections.open` (checked
+//! against that token, not the bot's) answers the `ws://` URL of the fake's
+//! own WebSocket server, which sends `hello`, sends the envelopes a test
+//! pushes, records every acknowledgement and can send `disconnect`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -14,7 +19,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
 
 /// The bot user the fake reports from `auth.test`.
 pub const BOT_USER: &str = "UGANTRY00";
@@ -50,6 +58,10 @@ struct Inner {
     calls: Vec<FakeCall>,
     rate_limit_next: u32,
     counter: u64,
+    app_token: Option<String>,
+    connections_opened: usize,
+    socket_sessions: Vec<mpsc::UnboundedSender<Value>>,
+    socket_received: Vec<Value>,
 }
 
 /// A running fake Slack.
@@ -59,6 +71,7 @@ pub struct FakeSlack {
     token: Arc<String>,
     /// Where it listens; the Web API base URL is `http://{addr}/api/`.
     pub addr: SocketAddr,
+    socket_addr: SocketAddr,
 }
 
 impl FakeSlack {
@@ -66,11 +79,14 @@ impl FakeSlack {
     pub async fn start(token: &str) -> std::io::Result<FakeSlack> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
+        let sockets = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let fake = FakeSlack {
             inner: Arc::default(),
             token: Arc::new(token.to_owned()),
             addr,
+            socket_addr: sockets.local_addr()?,
         };
+        tokio::spawn(serve_sockets(sockets, fake.clone()));
         let app = Router::new()
             .route("/api/{method}", post(call))
             .route("/_sandbox/messages", axum::routing::get(messages))
@@ -104,6 +120,99 @@ impl FakeSlack {
     pub fn rate_limit_next(&self, n: u32) {
         self.inner().rate_limit_next = n;
     }
+
+    /// Accepts `token` (`xapp-…`) for `apps.connections.open`.
+    pub fn set_app_token(&self, token: &str) {
+        self.inner().app_token = Some(token.to_owned());
+    }
+
+    /// How many times `apps.connections.open` handed out a URL.
+    pub fn connections_opened(&self) -> usize {
+        self.inner().connections_opened
+    }
+
+    /// Open Socket Mode connections (those that were sent `hello`).
+    pub fn socket_sessions(&self) -> usize {
+        let mut inner = self.inner();
+        inner.socket_sessions.retain(|s| !s.is_closed());
+        inner.socket_sessions.len()
+    }
+
+    /// Sends `envelope` to every open connection; answers how many it reached.
+    pub fn push_envelope(&self, envelope: Value) -> usize {
+        self.inner()
+            .socket_sessions
+            .iter()
+            .filter(|s| s.send(envelope.clone()).is_ok())
+            .count()
+    }
+
+    /// Sends `{"type":"disconnect","reason":…}` to every open connection,
+    /// which the fake then closes.
+    pub fn socket_disconnect(&self, reason: &str) -> usize {
+        self.push_envelope(
+            json!({ "type": "disconnect", "reason": reason, "debug_info": { "host": "fake" } }),
+        )
+    }
+
+    /// Everything clients sent over Socket Mode (acknowledgements), in order.
+    pub fn socket_received(&self) -> Vec<Value> {
+        self.inner().socket_received.clone()
+    }
+}
+
+/// Accepts Socket Mode connections.
+async fn serve_sockets(listener: tokio::net::TcpListener, fake: FakeSlack) {
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        let fake = fake.clone();
+        tokio::spawn(async move {
+            let _ = socket(tcp, fake).await;
+        });
+    }
+}
+
+async fn socket(
+    tcp: tokio::net::TcpStream,
+    fake: FakeSlack,
+) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    let mut ws = tokio_tungstenite::accept_async(tcp).await?;
+    let (tx, mut rx) = mpsc::unbounded_channel::<Value>();
+    let connections = {
+        let mut inner = fake.inner();
+        inner.socket_sessions.push(tx);
+        inner.socket_sessions.len()
+    };
+    let hello = json!({
+        "type": "hello", "num_connections": connections,
+        "debug_info": { "host": "fake", "approximate_connection_time": 18060 },
+        "connection_info": { "app_id": "A0GANTRY" },
+    });
+    ws.send(Message::text(hello.to_string())).await?;
+    loop {
+        tokio::select! {
+            out = rx.recv() => match out {
+                Some(value) => {
+                    ws.send(Message::text(value.to_string())).await?;
+                    if value["type"] == "disconnect" {
+                        let _ = ws.close(None).await;
+                        return Ok(());
+                    }
+                }
+                None => return Ok(()),
+            },
+            incoming = ws.next() => match incoming {
+                Some(Ok(Message::Text(t))) => {
+                    let payload: Value = serde_json::from_str(&t).unwrap_or(Value::Null);
+                    fake.inner().socket_received.push(payload);
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ok(()),
+                Some(Ok(_)) => {}
+            },
+        }
+    }
 }
 
 /// `GET /_sandbox/messages`: every message with every version, for
@@ -134,6 +243,21 @@ async fn call(
         body: body.clone(),
     });
     let bearer = headers.get("authorization").and_then(|v| v.to_str().ok());
+    if method == "apps.connections.open" {
+        let expected = inner.app_token.as_ref().map(|t| format!("Bearer {t}"));
+        if bearer.is_none() {
+            return error("not_authed");
+        }
+        if bearer.map(str::to_owned) != expected {
+            return error("invalid_auth");
+        }
+        inner.connections_opened += 1;
+        let url = format!(
+            "ws://{}/link/?ticket=fake-ticket-{}&app_id=A0GANTRY",
+            fake.socket_addr, inner.connections_opened
+        );
+        return Json(json!({ "ok": true, "url": url })).into_response();
+    }
     if bearer != Some(format!("Bearer {}", fake.token).as_str()) {
         return error(if bearer.is_none() {
             "not_authed"

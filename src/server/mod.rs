@@ -8,8 +8,8 @@
 mod discord;
 mod github;
 mod metrics;
-mod slack;
-mod slack_events;
+pub(crate) mod slack;
+pub(crate) mod slack_events;
 pub mod verify;
 
 use std::collections::BTreeMap;

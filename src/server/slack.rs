@@ -25,12 +25,30 @@ const ROUTE: &str = "/slack/commands";
 
 /// The fields of a slash command Gantry reads; Slack sends more.
 #[derive(Debug, Deserialize)]
-struct SlashCommand {
+pub(crate) struct SlashCommand {
     team_id: String,
     user_id: String,
     channel_id: String,
     #[serde(default)]
     text: String,
+}
+
+/// What a slash command answers, however it arrived.
+#[derive(Debug)]
+pub(crate) enum CommandAnswer {
+    /// Refused before parsing: a status and a plain reason.
+    Refused(StatusCode, &'static str),
+    /// An ephemeral message (unescaped) to the person who typed it.
+    Ephemeral(String),
+}
+
+impl IntoResponse for CommandAnswer {
+    fn into_response(self) -> Response {
+        match self {
+            CommandAnswer::Refused(status, why) => (status, why).into_response(),
+            CommandAnswer::Ephemeral(text) => ephemeral(&text),
+        }
+    }
 }
 
 fn ephemeral(text: &str) -> Response {
@@ -108,26 +126,42 @@ async fn handle(state: &ServerState, request: Request<Body>) -> (&'static str, R
             (StatusCode::BAD_REQUEST, "not a slash command form").into_response(),
         );
     };
+    let (outcome, answer) = run_command(state, command).await;
+    (outcome, answer.into_response())
+}
+
+/// Runs a slash command whose origin is authenticated (a signed request or
+/// a Socket Mode connection) and not a repeat: team check, parse, accept,
+/// then the run in the background.
+pub(crate) async fn run_command(
+    state: &ServerState,
+    command: SlashCommand,
+) -> (&'static str, CommandAnswer) {
+    let Some(slack) = &state.slack else {
+        return (
+            "disabled",
+            CommandAnswer::Refused(StatusCode::NOT_FOUND, "Slack is not enabled"),
+        );
+    };
     if !slack.team_ids.contains(&command.team_id) {
         return (
             "unknown_team",
-            (
+            CommandAnswer::Refused(
                 StatusCode::FORBIDDEN,
                 "this Slack workspace is not configured for Gantry",
-            )
-                .into_response(),
+            ),
         );
     }
     let Ok(identity) = format!("slack:{}:{}", command.team_id, command.user_id).parse::<Identity>()
     else {
         return (
             "bad_request",
-            (StatusCode::BAD_REQUEST, "malformed team or user id").into_response(),
+            CommandAnswer::Refused(StatusCode::BAD_REQUEST, "malformed team or user id"),
         );
     };
     let parsed = match state.engine.parse(&command.text) {
         Ok(parsed) => parsed,
-        Err(e) => return ("parse_error", ephemeral(&e.to_string())),
+        Err(e) => return ("parse_error", CommandAnswer::Ephemeral(e.to_string())),
     };
     let conversation = Conversation {
         platform: "slack".into(),
@@ -136,7 +170,10 @@ async fn handle(state: &ServerState, request: Request<Body>) -> (&'static str, R
     // Durable before the acknowledgement: a crash after "on it" leaves the
     // command in the audit trail.
     if let Err(e) = state.engine.accept(&identity, &conversation, &parsed).await {
-        return ("store_error", ephemeral(&format!("refused: {e}")));
+        return (
+            "store_error",
+            CommandAnswer::Ephemeral(format!("refused: {e}")),
+        );
     }
     let engine = state.engine.clone();
     let text = parsed.to_string();
@@ -148,5 +185,8 @@ async fn handle(state: &ServerState, request: Request<Body>) -> (&'static str, R
             engine.say(&conversation, &reply.text).await;
         }
     });
-    ("accepted", ephemeral(&format!("on it: {text}")))
+    (
+        "accepted",
+        CommandAnswer::Ephemeral(format!("on it: {text}")),
+    )
 }

@@ -114,7 +114,7 @@ pub(super) async fn events(
     response
 }
 
-fn handle_event(state: &Arc<ServerState>, bytes: &[u8]) -> (&'static str, Response) {
+pub(crate) fn handle_event(state: &Arc<ServerState>, bytes: &[u8]) -> (&'static str, Response) {
     const ROUTE: &str = "/slack/events";
     let Ok(envelope) = serde_json::from_slice::<Envelope>(bytes) else {
         return (
@@ -222,7 +222,6 @@ pub(super) async fn interactions(
 }
 
 fn handle_interaction(state: &Arc<ServerState>, bytes: &[u8]) -> (&'static str, Response) {
-    const ROUTE: &str = "/slack/interactions";
     let Ok(form) = serde_urlencoded::from_bytes::<InteractionForm>(bytes) else {
         return (
             "bad_request",
@@ -235,6 +234,15 @@ fn handle_interaction(state: &Arc<ServerState>, bytes: &[u8]) -> (&'static str, 
             (StatusCode::BAD_REQUEST, "payload is not JSON").into_response(),
         );
     };
+    handle_interaction_payload(state, &payload)
+}
+
+/// Handles an interactivity payload (`block_actions`), however it arrived.
+pub(crate) fn handle_interaction_payload(
+    state: &Arc<ServerState>,
+    payload: &Value,
+) -> (&'static str, Response) {
+    const ROUTE: &str = "/slack/interactions";
     if payload["type"] != "block_actions" {
         return ("ignored", StatusCode::OK.into_response());
     }

@@ -14,6 +14,8 @@
 //! Edits of one message are coalesced: an edit still waiting when a newer
 //! one arrives is dropped, so a slow channel shows the latest state.
 
+pub mod gateway;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -114,6 +116,8 @@ pub struct DiscordNotifier {
     /// Whether serenity's ratelimiter is off (pointed at a fake).
     own_retries: bool,
     slots: Mutex<HashMap<String, Arc<Slot>>>,
+    /// The base URL it calls.
+    api_url: String,
 }
 
 impl DiscordNotifier {
@@ -137,7 +141,13 @@ impl DiscordNotifier {
             http: builder.build(),
             own_retries,
             slots: Mutex::default(),
+            api_url: base.to_owned(),
         })
+    }
+
+    /// The base URL it calls (`https://discord.com` or a fake's).
+    pub fn api_url(&self) -> &str {
+        &self.api_url
     }
 
     /// Registers (overwrites) the `/gantry` command in each guild.

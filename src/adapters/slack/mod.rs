@@ -3,6 +3,8 @@
 //! `reactions.add`. Approval messages carry Approve / Deny buttons (Block
 //! Kit). Text is escaped so that it can never mention or link anyone.
 
+pub mod socket;
+
 use std::time::Duration;
 
 use async_trait::async_trait;

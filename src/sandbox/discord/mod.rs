@@ -8,7 +8,10 @@
 //! limited.", "retry_after": …, "global": false}`. It keeps every version of
 //! every message, so a test reads the transcript a person would have seen,
 //! and it sends signed interactions to Gantry (see [`interactions`]).
+//! `GET /api/v10/gateway/bot` points at its gateway (see [`gateway`]), a
+//! WebSocket server on another port that delivers reactions.
 
+pub mod gateway;
 pub mod interactions;
 mod rest;
 
@@ -84,6 +87,12 @@ struct Inner {
     counter: u64,
     clock: Option<Clock>,
     interactions_url: Option<String>,
+    /// Payloads clients sent the gateway.
+    gateway_received: Vec<Value>,
+    /// Identified gateway connections.
+    gateway_sessions: Vec<tokio::sync::mpsc::UnboundedSender<gateway::Outbound>>,
+    /// Heartbeat interval Hello asks for.
+    heartbeat_ms: Option<u64>,
 }
 
 /// A running fake Discord.
@@ -96,6 +105,8 @@ pub struct FakeDiscord {
     pub application_id: u64,
     /// Where it listens; the base URL to give serenity is `http://{addr}`.
     pub addr: SocketAddr,
+    /// Where its gateway listens (`ws://{gateway_addr}`).
+    pub gateway_addr: SocketAddr,
 }
 
 /// Length of a rate-limit bucket's window.
@@ -113,13 +124,17 @@ impl FakeDiscord {
     ) -> std::io::Result<FakeDiscord> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
+        let gateway_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let gateway_addr = gateway_listener.local_addr()?;
         let fake = FakeDiscord {
             inner: Arc::default(),
             token: Arc::new(token.to_owned()),
             key: Arc::new(key),
             application_id,
             addr,
+            gateway_addr,
         };
+        tokio::spawn(gateway::serve(gateway_listener, fake.clone()));
         let app = Router::new()
             .fallback(rest::handle)
             .with_state(fake.clone());

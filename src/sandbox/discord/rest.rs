@@ -288,6 +288,14 @@ fn route(
             }
             StatusCode::NO_CONTENT.into_response()
         }
+        ("GET", ["", "api", "v10", "gateway", "bot"]) => Json(json!({
+            "url": fake.gateway_url(),
+            "shards": 1,
+            "session_start_limit": {
+                "total": 1000, "remaining": 999, "reset_after": 86_400_000, "max_concurrency": 1
+            },
+        }))
+        .into_response(),
         ("PATCH", ["", "api", "v10", "webhooks", app, token, "messages", "@original"]) => {
             if let Some(bad) = invalid(body) {
                 return bad;

@@ -1,0 +1,351 @@
+//! Discord's gateway (API v10, JSON encoding, no compression), for the one
+//! thing only it delivers: reactions. `GET /api/v10/gateway/bot` gives the
+//! WebSocket URL; the client answers Hello (op 10) with Identify (op 2,
+//! intents `GUILDS | GUILD_MESSAGE_REACTIONS`), heartbeats (op 1, the last
+//! sequence) every `heartbeat_interval` and expects an ack (op 11) before
+//! the next beat. `MESSAGE_REACTION_ADD` of the approve emoji approves, of
+//! the deny emoji denies, and `MESSAGE_REACTION_REMOVE` of the approve
+//! emoji withdraws the approval, as reactions do in Slack. Reactions by
+//! bots (and by Gantry itself) and from guilds not configured are ignored.
+//!
+//! Sessions are not resumed: when a connection ends Gantry reconnects and
+//! identifies again, after 1, 2, 4 … s (at most 60 s between attempts).
+//! Close codes Discord documents as final (4004 authentication failed,
+//! 4010–4014 bad shard, version or intents) stop the client.
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::config::Secret;
+use crate::engine::{Conversation, Engine, Reaction};
+use crate::names::Identity;
+
+/// `GUILDS` (1 << 0) and `GUILD_MESSAGE_REACTIONS` (1 << 10).
+pub const INTENTS: u64 = (1 << 0) | (1 << 10);
+/// Longest wait between reconnection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// How long Hello may take after connecting.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// What the gateway client needs.
+#[derive(Clone)]
+pub struct GatewaySettings {
+    /// REST base URL (`https://discord.com` or a fake's).
+    pub api_url: String,
+    /// Bot token.
+    pub token: Secret,
+    /// Guilds whose reactions count.
+    pub guild_ids: Vec<u64>,
+    /// Emoji that approves.
+    pub approve_emoji: String,
+    /// Emoji that denies.
+    pub deny_emoji: String,
+}
+
+/// One reaction that counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counted {
+    /// `discord:<user id>`.
+    pub identity: Identity,
+    /// Channel id.
+    pub channel: String,
+    /// Message id.
+    pub message: String,
+    /// What it means.
+    pub reaction: Reaction,
+}
+
+/// Why a session ended.
+#[derive(Debug)]
+enum Ended {
+    /// Reconnect after a pause.
+    Retry(String),
+    /// Give up: a close code Discord documents as final.
+    Fatal(String),
+}
+
+impl GatewaySettings {
+    /// What a dispatch `t` with payload `d` means, if it counts. `me` is the
+    /// bot's own user id, from READY.
+    pub fn interpret(&self, t: &str, d: &Value, me: Option<&str>) -> Option<Counted> {
+        let emoji = d["emoji"]["name"].as_str()?;
+        let reaction = match t {
+            "MESSAGE_REACTION_ADD" if emoji == self.approve_emoji => Reaction::Approve,
+            "MESSAGE_REACTION_ADD" if emoji == self.deny_emoji => Reaction::Deny,
+            "MESSAGE_REACTION_REMOVE" if emoji == self.approve_emoji => Reaction::Revoke,
+            _ => return None,
+        };
+        let guild: u64 = d["guild_id"].as_str()?.parse().ok()?;
+        if !self.guild_ids.contains(&guild) {
+            return None;
+        }
+        let user = d["user_id"].as_str()?;
+        if d["member"]["user"]["bot"].as_bool() == Some(true) || Some(user) == me {
+            return None;
+        }
+        let identity: Identity = format!("discord:{user}").parse().ok()?;
+        Some(Counted {
+            identity,
+            channel: d["channel_id"].as_str()?.to_owned(),
+            message: d["message_id"].as_str()?.to_owned(),
+            reaction,
+        })
+    }
+
+    /// Runs the client until a final close code: connects, handles
+    /// reactions, reconnects with backoff.
+    pub async fn run(self, engine: Engine) {
+        crate::tls::install_crypto();
+        // Reactions are handled one at a time, in order, apart from the
+        // socket so a long deploy never delays a heartbeat.
+        let (tx, mut rx) = mpsc::unbounded_channel::<Counted>();
+        tokio::spawn(async move {
+            while let Some(counted) = rx.recv().await {
+                handle(&engine, counted).await;
+            }
+        });
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            match self.session(&tx, &mut backoff).await {
+                Ended::Fatal(why) => {
+                    eprintln!("discord gateway: stopped: {why}");
+                    return;
+                }
+                Ended::Retry(why) => {
+                    eprintln!("discord gateway: {why}; reconnecting in {backoff:?}");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    /// `GET /api/v10/gateway/bot`: the WebSocket URL.
+    async fn gateway_url(&self) -> Result<String, Ended> {
+        let url = format!("{}/api/v10/gateway/bot", self.api_url.trim_end_matches('/'));
+        let answer = reqwest::Client::builder()
+            .use_rustls_tls()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| Ended::Retry(e.to_string()))?
+            .get(&url)
+            .header("Authorization", format!("Bot {}", self.token.expose()))
+            .send()
+            .await
+            .map_err(|e| Ended::Retry(format!("GET /gateway/bot: {e}")))?;
+        let status = answer.status();
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            return Err(Ended::Fatal(
+                "GET /gateway/bot: 401, the token is wrong".into(),
+            ));
+        }
+        if !status.is_success() {
+            return Err(Ended::Retry(format!("GET /gateway/bot: {status}")));
+        }
+        let body: Value = answer
+            .json()
+            .await
+            .map_err(|e| Ended::Retry(format!("GET /gateway/bot: {e}")))?;
+        let base = body["url"]
+            .as_str()
+            .ok_or_else(|| Ended::Retry("GET /gateway/bot: no url".into()))?;
+        Ok(format!(
+            "{}/?v=10&encoding=json",
+            base.trim_end_matches('/')
+        ))
+    }
+
+    /// One connection, until it ends.
+    async fn session(&self, tx: &mpsc::UnboundedSender<Counted>, backoff: &mut Duration) -> Ended {
+        let url = match self.gateway_url().await {
+            Ok(url) => url,
+            Err(ended) => return ended,
+        };
+        let (socket, _) = match tokio_tungstenite::connect_async(&url).await {
+            Ok(s) => s,
+            Err(e) => return Ended::Retry(format!("cannot connect: {e}")),
+        };
+        let (mut write, mut read) = socket.split();
+        let hello = match tokio::time::timeout(HELLO_TIMEOUT, next_payload(&mut read)).await {
+            Ok(Ok(p)) if p["op"] == 10 => p,
+            Ok(Ok(p)) => return Ended::Retry(format!("expected Hello, got op {}", p["op"])),
+            Ok(Err(ended)) => return ended,
+            Err(_) => return Ended::Retry("no Hello".into()),
+        };
+        let interval = hello["d"]["heartbeat_interval"].as_u64().unwrap_or(41_250);
+        let identify = json!({ "op": 2, "d": {
+            "token": self.token.expose(),
+            "intents": INTENTS,
+            "properties": { "os": std::env::consts::OS, "browser": "gantry", "device": "gantry" },
+        }});
+        if let Err(e) = write.send(Message::text(identify.to_string())).await {
+            return Ended::Retry(format!("cannot identify: {e}"));
+        }
+        let mut beat = tokio::time::interval(Duration::from_millis(interval.max(100)));
+        beat.tick().await;
+        let mut sequence: Option<u64> = None;
+        let mut acked = true;
+        let mut me: Option<String> = None;
+        loop {
+            let payload = tokio::select! {
+                _ = beat.tick() => {
+                    if !acked {
+                        return Ended::Retry("no heartbeat ack".into());
+                    }
+                    acked = false;
+                    let beat = json!({ "op": 1, "d": sequence });
+                    if let Err(e) = write.send(Message::text(beat.to_string())).await {
+                        return Ended::Retry(format!("cannot heartbeat: {e}"));
+                    }
+                    continue;
+                }
+                payload = next_payload(&mut read) => match payload {
+                    Ok(p) => p,
+                    Err(ended) => return ended,
+                },
+            };
+            if let Some(s) = payload["s"].as_u64() {
+                sequence = Some(s);
+            }
+            match payload["op"].as_u64() {
+                Some(11) => acked = true,
+                Some(1) => {
+                    let beat = json!({ "op": 1, "d": sequence });
+                    if let Err(e) = write.send(Message::text(beat.to_string())).await {
+                        return Ended::Retry(format!("cannot heartbeat: {e}"));
+                    }
+                }
+                Some(7) => return Ended::Retry("Discord asked for a reconnect".into()),
+                Some(9) => return Ended::Retry("invalid session".into()),
+                Some(0) => {
+                    let t = payload["t"].as_str().unwrap_or_default();
+                    if t == "READY" {
+                        me = payload["d"]["user"]["id"].as_str().map(str::to_owned);
+                        *backoff = Duration::from_secs(1);
+                        eprintln!("discord gateway: ready");
+                    } else if let Some(counted) = self.interpret(t, &payload["d"], me.as_deref()) {
+                        let _ = tx.send(counted);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The next JSON payload, or why the connection ended.
+async fn next_payload<S>(read: &mut S) -> Result<Value, Ended>
+where
+    S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        let text = match read.next().await {
+            None => return Err(Ended::Retry("connection closed".into())),
+            Some(Err(e)) => return Err(Ended::Retry(format!("connection failed: {e}"))),
+            Some(Ok(Message::Text(text))) => text.to_string(),
+            Some(Ok(Message::Close(frame))) => {
+                let (code, reason) = frame
+                    .map(|f| (u16::from(f.code), f.reason.to_string()))
+                    .unwrap_or((1000, String::new()));
+                let why = format!("closed with {code} {reason}");
+                return Err(if matches!(code, 4004 | 4010..=4014) {
+                    Ended::Fatal(why)
+                } else {
+                    Ended::Retry(why)
+                });
+            }
+            Some(Ok(_)) => continue,
+        };
+        if let Ok(value) = serde_json::from_str(&text) {
+            return Ok(value);
+        }
+    }
+}
+
+/// Counts one reaction; a refusal is said in the channel.
+async fn handle(engine: &Engine, counted: Counted) {
+    let reply = engine
+        .react(
+            &counted.identity,
+            "discord",
+            &counted.channel,
+            &counted.message,
+            counted.reaction,
+        )
+        .await;
+    if let Some(reply) = reply.filter(|r| r.text.starts_with("refused")) {
+        let conversation = Conversation {
+            platform: "discord".into(),
+            channel: counted.channel,
+        };
+        engine.say(&conversation, &reply.text).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> GatewaySettings {
+        GatewaySettings {
+            api_url: "http://127.0.0.1:1".into(),
+            token: Secret::new("t".into()),
+            guild_ids: vec![7],
+            approve_emoji: "✅".into(),
+            deny_emoji: "❌".into(),
+        }
+    }
+
+    fn reaction(user: &str, emoji: &str, guild: &str, bot: bool) -> Value {
+        json!({
+            "user_id": user, "channel_id": "5", "message_id": "6", "guild_id": guild,
+            "emoji": { "id": null, "name": emoji },
+            "member": { "user": { "id": user, "bot": bot } },
+        })
+    }
+
+    #[test]
+    fn reactions_are_interpreted() {
+        let s = settings();
+        let add = "MESSAGE_REACTION_ADD";
+        let remove = "MESSAGE_REACTION_REMOVE";
+        let meaning = |t: &str, d: &Value| s.interpret(t, d, Some("9")).map(|c| c.reaction);
+        assert_eq!(
+            meaning(add, &reaction("1", "✅", "7", false)),
+            Some(Reaction::Approve)
+        );
+        assert_eq!(
+            meaning(add, &reaction("1", "❌", "7", false)),
+            Some(Reaction::Deny)
+        );
+        assert_eq!(
+            meaning(remove, &reaction("1", "✅", "7", false)),
+            Some(Reaction::Revoke)
+        );
+        assert_eq!(meaning(remove, &reaction("1", "❌", "7", false)), None);
+        assert_eq!(meaning(add, &reaction("1", "👍", "7", false)), None);
+        assert_eq!(
+            meaning(add, &reaction("1", "✅", "8", false)),
+            None,
+            "other guild"
+        );
+        assert_eq!(meaning(add, &reaction("1", "✅", "7", true)), None, "a bot");
+        assert_eq!(
+            meaning(add, &reaction("9", "✅", "7", false)),
+            None,
+            "ourselves"
+        );
+        let counted = s
+            .interpret(add, &reaction("1", "✅", "7", false), None)
+            .unwrap();
+        assert_eq!(counted.identity.to_string(), "discord:1");
+        assert_eq!(
+            (counted.channel.as_str(), counted.message.as_str()),
+            ("5", "6")
+        );
+    }
+}

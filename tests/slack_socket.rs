@@ -1,0 +1,220 @@
+//! Slack over Socket Mode: the real client opens a connection through the
+//! fake Slack's `apps.connections.open`, receives envelopes on the fake's
+//! WebSocket server and acknowledges them; commands and reactions are
+//! handled as the HTTP routes handle them.
+
+mod support;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gantry::adapters::notify::ByPlatform;
+use gantry::adapters::slack::socket::{SocketMode, SocketSettings};
+use gantry::adapters::slack::SlackNotifier;
+use gantry::config::Secret;
+use gantry::engine::{Request, State};
+use gantry::sandbox::slack::FakeSlack;
+use serde_json::{json, Value};
+use support::Harness;
+
+const TEAM: &str = "T0SANDBOX";
+const APP_TOKEN: &str = "xapp-1-A0GANTRY-socket";
+const LIMIT: Duration = Duration::from_secs(60);
+
+struct Chat {
+    h: Harness,
+    slack: FakeSlack,
+}
+
+async fn within<F: Future<Output = ()>>(test: F) {
+    tokio::time::timeout(LIMIT, test)
+        .await
+        .expect("the test took too long");
+}
+
+/// Polls `ready` every 10 ms, at most 10 s.
+async fn until(what: &str, mut ready: impl FnMut() -> bool) {
+    for _ in 0..1000 {
+        if ready() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("never happened: {what}");
+}
+
+async fn start() -> Chat {
+    let slack = FakeSlack::start("xoxb-socket").await.unwrap();
+    slack.set_app_token(APP_TOKEN);
+    let notifier = ByPlatform::default().with(
+        "slack",
+        Arc::new(SlackNotifier::plain_http(
+            &slack.api_url(),
+            &Secret::new("xoxb-socket".into()),
+        )),
+    );
+    let h = Harness::with_notifier("engine.toml", Arc::new(notifier));
+    let settings = SocketSettings {
+        api_url: slack.api_url(),
+        app_token: Secret::new(APP_TOKEN.into()),
+        team_ids: vec![TEAM.into()],
+        approve_reaction: "white_check_mark".into(),
+        deny_reaction: "x".into(),
+    };
+    tokio::spawn(SocketMode::run(h.engine.clone(), settings));
+    let fake = slack.clone();
+    until("a Socket Mode connection", || fake.socket_sessions() == 1).await;
+    Chat { h, slack }
+}
+
+fn command(id: &str, user: &str, text: &str) -> Value {
+    json!({
+        "envelope_id": id, "type": "slash_commands", "accepts_response_payload": true,
+        "payload": {
+            "token": "unused", "team_id": TEAM, "team_domain": "sandbox", "channel_id": "C0DEPLOYS",
+            "channel_name": "deploys", "user_id": user, "user_name": user.to_lowercase(),
+            "command": "/gantry", "text": text, "api_app_id": "A0GANTRY",
+            "response_url": "https://hooks.slack.com/commands/T0SANDBOX/1/x", "trigger_id": format!("trigger-{id}"),
+        }
+    })
+}
+
+fn reaction(id: &str, user: &str, ts: &str) -> Value {
+    json!({
+        "envelope_id": id, "type": "events_api", "accepts_response_payload": false, "retry_attempt": 0,
+        "payload": {
+            "token": "unused", "team_id": TEAM, "api_app_id": "A0GANTRY", "type": "event_callback",
+            "event_id": format!("Ev{id}"), "event_time": 1_795_521_600,
+            "event": { "type": "reaction_added", "user": user, "reaction": "white_check_mark", "item_user": "UGANTRY00",
+                       "item": { "type": "message", "channel": "C0DEPLOYS", "ts": ts }, "event_ts": "1795521600.000100" }
+        }
+    })
+}
+
+impl Chat {
+    /// Waits (bounded) for the `n`th acknowledgement of envelope `id`.
+    async fn ack(&self, id: &str, n: usize) -> Value {
+        let acks = || -> Vec<Value> {
+            self.slack
+                .socket_received()
+                .into_iter()
+                .filter(|a| a["envelope_id"] == id)
+                .collect()
+        };
+        until(&format!("ack {n} of {id}"), || acks().len() >= n).await;
+        acks()[n - 1].clone()
+    }
+
+    /// Waits (bounded) until the newest request reaches `state`.
+    async fn newest_reaches(&self, state: State) -> Request {
+        let store = self.h.store.clone();
+        until(&format!("the newest request becomes {state:?}"), || {
+            let requests: Vec<(u64, Request)> = store.requests().unwrap();
+            requests.last().is_some_and(|(_, r)| r.state == state)
+        })
+        .await;
+        let requests: Vec<(u64, Request)> = store.requests().unwrap();
+        requests.last().unwrap().1.clone()
+    }
+
+    fn message_about(&self, what: &str) -> String {
+        self.slack
+            .messages()
+            .into_iter()
+            .rev()
+            .find(|m| m.versions[0].contains(what))
+            .expect("a message")
+            .ts
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn envelopes_run_commands_and_approvals_once_each() {
+    within(async {
+        let chat = start().await;
+        assert_eq!(
+            chat.slack
+                .push_envelope(command("e1", "UALICE01", "deploy main to dev")),
+            1
+        );
+        let ack = chat.ack("e1", 1).await;
+        assert_eq!(ack["payload"]["response_type"], "ephemeral", "{ack}");
+        assert!(
+            ack["payload"]["text"]
+                .as_str()
+                .unwrap()
+                .contains("on it: deploy main to dev"),
+            "{ack}"
+        );
+        let dev = chat.newest_reaches(State::Succeeded).await;
+        let progress = chat.message_about("to dev");
+        let versions = chat
+            .slack
+            .messages()
+            .into_iter()
+            .find(|m| m.ts == progress)
+            .unwrap()
+            .versions
+            .join("\n");
+        assert!(versions.contains("succeeded"), "{versions}");
+
+        // Slack redelivers the same envelope: acknowledged, acted on once.
+        chat.slack
+            .push_envelope(command("e1", "UALICE01", "deploy main to dev"));
+        let again = chat.ack("e1", 2).await;
+        assert_eq!(again, json!({ "envelope_id": "e1" }));
+        let requests: Vec<(u64, Request)> = chat.h.store.requests().unwrap();
+        assert_eq!(requests.len(), 1);
+        assert_eq!(requests[0].1.id, dev.id);
+
+        chat.slack
+            .push_envelope(command("e2", "UALICE01", "deploy main to staging"));
+        let waiting = chat.newest_reaches(State::AwaitingApproval).await;
+        let staging = chat.message_about("to staging");
+        chat.slack
+            .push_envelope(reaction("e3", "UCAROL03", &staging));
+        chat.slack
+            .push_envelope(reaction("e3", "UCAROL03", &staging));
+        assert_eq!(chat.ack("e3", 2).await, json!({ "envelope_id": "e3" }));
+        let done = chat.newest_reaches(State::Succeeded).await;
+        assert_eq!(done.id, waiting.id);
+        let approvers: Vec<&str> = done.approvals.iter().map(|a| a.person.as_str()).collect();
+        assert_eq!(approvers, ["carol"]);
+        let actions = chat.h.actions(&waiting.id.to_string());
+        assert_eq!(
+            actions.iter().filter(|a| *a == "request.approved").count(),
+            1,
+            "{actions:?}"
+        );
+        assert_eq!(chat.slack.connections_opened(), 1);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disconnect_makes_the_client_reconnect_and_keep_working() {
+    within(async {
+        let chat = start().await;
+        assert_eq!(chat.slack.socket_disconnect("refresh_requested"), 1);
+        let fake = chat.slack.clone();
+        until("a second apps.connections.open", || {
+            fake.connections_opened() == 2
+        })
+        .await;
+        until("the new connection", || fake.socket_sessions() == 1).await;
+
+        chat.slack
+            .push_envelope(command("e9", "UALICE01", "deploy main to dev"));
+        let ack = chat.ack("e9", 1).await;
+        assert!(
+            ack["payload"]["text"]
+                .as_str()
+                .unwrap()
+                .contains("on it: deploy main to dev"),
+            "{ack}"
+        );
+        chat.newest_reaches(State::Succeeded).await;
+    })
+    .await;
+}
