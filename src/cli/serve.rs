@@ -108,6 +108,13 @@ pub fn run(args: &ServeArgs) -> ExitCode {
                 }
                 None => None,
             };
+            if let (Some(rest), Some(d)) = (&rest, &config.platforms().discord) {
+                // Registering `/gantry` per guild is idempotent; Discord being
+                // unreachable now must not keep Slack and GitHub down.
+                if let Err(e) = rest.register_commands(&d.guild_ids).await {
+                    eprintln!("warning: cannot register the Discord /gantry command yet: {e}");
+                }
+            }
             (ports, rest, None)
         };
         let gateway = gateway_settings(&config, discord_rest.as_deref())?;
