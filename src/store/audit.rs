@@ -8,8 +8,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::chain::{event_hash, hash_bytes, GENESIS_HASH};
-use super::{be_u64, encode, io, Store, StoreError};
+use super::chain::{event_hash, hash_bytes, seal, GENESIS_HASH};
+use super::{be_u64, io, Store, StoreError};
 
 /// How far back from the newest event `open` looks for missing index entries.
 ///
@@ -137,9 +137,7 @@ impl Store {
             prev_hash: head.hash.clone(),
             hash: String::new(),
         };
-        stored.hash =
-            event_hash(&stored).map_err(|reason| StoreError::ChainBroken { seq, reason })?;
-        let bytes = encode("audit", &stored)?;
+        let bytes = seal(&mut stored).map_err(|reason| StoreError::ChainBroken { seq, reason })?;
         let swapped = self
             .inner
             .audit
@@ -292,20 +290,23 @@ impl Store {
     }
 
     /// The index entries an event needs: (tree, tree name, key).
-    fn index_keys(&self, event: &AuditEvent) -> Vec<(&sled::Tree, &'static str, Vec<u8>)> {
-        let mut keys = vec![(
+    fn index_keys<'a>(
+        &'a self,
+        event: &'a AuditEvent,
+    ) -> impl Iterator<Item = (&'a sled::Tree, &'static str, Vec<u8>)> + 'a {
+        let actor = (
             &self.inner.audit_by_actor,
             "audit_by_actor",
             index_key(&event.actor, event.seq),
-        )];
-        if let Some(env) = &event.env {
-            keys.push((
+        );
+        let env = event.env.as_ref().map(|env| {
+            (
                 &self.inner.audit_by_env,
                 "audit_by_env",
                 index_key(env, event.seq),
-            ));
-        }
-        keys
+            )
+        });
+        std::iter::once(actor).chain(env)
     }
 }
 

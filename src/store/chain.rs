@@ -25,10 +25,34 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 
 /// The hash an event must carry, from its `prev_hash` and canonical bytes.
 pub(super) fn event_hash(event: &AuditEvent) -> Result<String, String> {
-    let prev = hash_bytes(&event.prev_hash)?;
+    hash_canonical(&event.prev_hash, &canonical_bytes(event))
+}
+
+/// Sets `event.hash` and returns the bytes to store: the JSON of the whole
+/// event, as `serde_json` writes an [`AuditEvent`].
+///
+/// The canonical bytes are that JSON without its last two fields (the
+/// details of a `serde_json` map are already sorted by key), so they are
+/// built once and serve both the hash and the stored value.
+pub(super) fn seal(event: &mut AuditEvent) -> Result<Vec<u8>, String> {
+    let mut bytes = canonical_bytes(event);
+    event.hash = hash_canonical(&event.prev_hash, &bytes)?;
+    // Drop the closing brace, then add the two hash fields.
+    bytes.pop();
+    bytes.extend_from_slice(b",\"prev_hash\":");
+    write_string(&mut bytes, &event.prev_hash);
+    bytes.extend_from_slice(b",\"hash\":");
+    write_string(&mut bytes, &event.hash);
+    bytes.push(b'}');
+    Ok(bytes)
+}
+
+/// `sha256(prev || canonical)` in hex, `prev` given in hex.
+fn hash_canonical(prev_hash: &str, canonical: &[u8]) -> Result<String, String> {
+    let prev = hash_bytes(prev_hash)?;
     let mut hasher = Sha256::new();
     hasher.update(prev);
-    hasher.update(canonical_bytes(event));
+    hasher.update(canonical);
     Ok(hex::encode(hasher.finalize()))
 }
 
@@ -41,17 +65,17 @@ pub(super) fn hash_bytes(hash: &str) -> Result<[u8; 32], String> {
 
 /// The canonical encoding described in the module docs.
 fn canonical_bytes(event: &AuditEvent) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256);
+    let mut out = Vec::with_capacity(384);
     out.extend_from_slice(b"{\"seq\":");
-    out.extend_from_slice(event.seq.to_string().as_bytes());
+    write_display(&mut out, event.seq);
     out.extend_from_slice(b",\"time\":");
-    out.extend_from_slice(event.time.to_string().as_bytes());
+    write_display(&mut out, event.time);
     for (name, text) in [
-        ("actor", &event.actor),
-        ("action", &event.action),
-        ("subject", &event.subject),
+        (&b",\"actor\":"[..], &event.actor),
+        (b",\"action\":", &event.action),
+        (b",\"subject\":", &event.subject),
     ] {
-        out.extend_from_slice(format!(",\"{name}\":").as_bytes());
+        out.extend_from_slice(name);
         write_string(&mut out, text);
     }
     out.extend_from_slice(b",\"env\":");
@@ -65,11 +89,18 @@ fn canonical_bytes(event: &AuditEvent) -> Vec<u8> {
     out
 }
 
+/// Writes a number as its `Display` (which is how `serde_json` writes it), without allocating.
+fn write_display(out: &mut Vec<u8>, value: impl std::fmt::Display) {
+    use std::io::Write;
+    // Writing into a Vec cannot fail.
+    let _ = write!(out, "{value}");
+}
+
 fn write_canonical(out: &mut Vec<u8>, value: &Value) {
     match value {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-        Value::Number(n) => out.extend_from_slice(n.to_string().as_bytes()),
+        Value::Number(n) => write_display(out, n),
         Value::String(s) => write_string(out, s),
         Value::Array(items) => {
             out.push(b'[');
@@ -148,6 +179,24 @@ mod tests {
 
     /// Also computed outside Rust: sha256 of 32 zero bytes then the canonical text.
     const PINNED_HASH: &str = "9e81ff969a78cff92c7d98447fa25150dac74241f298cdc18e18e7d45681bec6";
+
+    #[test]
+    fn sealed_bytes_are_the_events_json() {
+        let mut events = vec![
+            event(json!({"z": [2, {"b": 1, "a": "\"x\"\n"}], "a": null, "m": 1.5, "é": "ü"})),
+            event(json!({"ratio": 0.1 + 0.2, "tiny": 5e-324, "big": u64::MAX, "neg": -1})),
+            AuditEvent {
+                env: None,
+                actor: "a\"b\\c\u{1}".into(),
+                ..event(json!([]))
+            },
+        ];
+        for e in &mut events {
+            let bytes = seal(e).unwrap();
+            assert_eq!(e.hash, event_hash(e).unwrap());
+            assert_eq!(bytes, serde_json::to_vec(e).unwrap());
+        }
+    }
 
     #[test]
     fn details_survive_storage_unchanged() {
