@@ -491,24 +491,6 @@ impl Story {
         Ok(())
     }
 
-    #[allow(dead_code)]
-    async fn click(&self, who: &str, request: &Request) -> Result<(), String> {
-        let ts = self.message_of(request)?;
-        println!("{who} clicks Approve on {}", request.id);
-        let payload = json!({ "type": "block_actions", "trigger_id": format!("demo-{who}"), "team": { "id": TEAM }, "user": { "id": slack_user(who) },
-            "channel": { "id": CHANNEL }, "message": { "ts": ts },
-            "actions": [{ "action_id": crate::adapters::slack::APPROVE_ACTION, "value": request.id.to_string(), "action_ts": "1" }] });
-        let body = serde_urlencoded::to_string([("payload", payload.to_string())])
-            .map_err(|e| e.to_string())?;
-        self.post(
-            "/slack/interactions",
-            "application/x-www-form-urlencoded",
-            body,
-        )
-        .await
-        .map(drop)
-    }
-
     fn message_of(&self, request: &Request) -> Result<String, String> {
         let stored = self
             .engine
