@@ -82,7 +82,7 @@ pub enum CliCommand {
         after_help = "Examples:\n  gantry run --sandbox --as console:alice 'deploy feat-x to dev'\n  gantry run --sandbox --as console:alice 'promote from staging to prod'\n  gantry run --sandbox --as console:bob 'approve R-2'"
     )]
     Run(run::RunArgs),
-    /// Run the HTTP server: Slack commands, health and metrics.
+    /// Run the HTTP server: Slack, Discord and GitHub endpoints, health and metrics.
     ///
     /// Refuses to start when an enabled platform lacks its secret.
     #[command(after_help = "Example:\n  gantry serve --sandbox --listen 127.0.0.1:8080")]
