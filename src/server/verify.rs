@@ -62,6 +62,24 @@ fn matches_any(
     Err(VerifyError::Mismatch)
 }
 
+/// Checks a unix-seconds timestamp header: digits only (at most 12), and
+/// within `max_skew` seconds of `now` in either direction.
+fn check_fresh(
+    timestamp: &str,
+    header: &'static str,
+    max_skew: i64,
+    now: i64,
+) -> Result<(), VerifyError> {
+    let ts: i64 = (timestamp.len() <= 12 && timestamp.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| timestamp.parse().ok())
+        .flatten()
+        .ok_or(VerifyError::Malformed(header))?;
+    if (now - ts).abs() > max_skew {
+        return Err(VerifyError::Stale);
+    }
+    Ok(())
+}
+
 /// Slack: `X-Slack-Signature: v0=<hex HMAC-SHA256 of "v0:{ts}:{body}">`,
 /// with `X-Slack-Request-Timestamp` within five minutes of `now`.
 pub fn slack(
@@ -75,13 +93,7 @@ pub fn slack(
     const SIG: &str = "X-Slack-Signature";
     let timestamp = timestamp.ok_or(VerifyError::Missing(TS))?;
     let signature = signature.ok_or(VerifyError::Missing(SIG))?;
-    let ts: i64 = (timestamp.len() <= 12 && timestamp.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| timestamp.parse().ok())
-        .flatten()
-        .ok_or(VerifyError::Malformed(TS))?;
-    if (now - ts).abs() > SLACK_MAX_SKEW_SECONDS {
-        return Err(VerifyError::Stale);
-    }
+    check_fresh(timestamp, TS, SLACK_MAX_SKEW_SECONDS, now)?;
     let hex_sig = signature
         .strip_prefix("v0=")
         .ok_or(VerifyError::Malformed(SIG))?;
@@ -126,13 +138,7 @@ pub fn discord(
     const SIG: &str = "X-Signature-Ed25519";
     let timestamp = timestamp.ok_or(VerifyError::Missing(TS))?;
     let signature = signature.ok_or(VerifyError::Missing(SIG))?;
-    let ts: i64 = (timestamp.len() <= 12 && timestamp.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| timestamp.parse().ok())
-        .flatten()
-        .ok_or(VerifyError::Malformed(TS))?;
-    if (now - ts).abs() > DISCORD_MAX_SKEW_SECONDS {
-        return Err(VerifyError::Stale);
-    }
+    check_fresh(timestamp, TS, DISCORD_MAX_SKEW_SECONDS, now)?;
     ed25519_matches(key, &[timestamp.as_bytes(), body], signature, SIG)
 }
 
