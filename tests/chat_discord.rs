@@ -284,6 +284,15 @@ async fn deploy_to_dev_is_deferred_then_edited_to_succeeded() {
     })
     .await;
 
+    // The request is recorded as succeeded before its last edit reaches Discord.
+    chat.until("the final edit", |c| {
+        c.message_about("to dev")
+            .versions
+            .last()
+            .is_some_and(|v| shown(v).contains("succeeded"))
+    })
+    .await;
+
     let original = &chat.discord.originals()[&ack.token];
     assert_eq!(original.flags & 128, 0, "no longer thinking");
     assert_eq!(shown(&original.versions[1]), "on it: deploy main to dev");

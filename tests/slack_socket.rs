@@ -148,16 +148,17 @@ async fn envelopes_run_commands_and_approvals_once_each() {
             "{ack}"
         );
         let dev = chat.newest_reaches(State::Succeeded).await;
+        // The request is recorded as succeeded before its last edit reaches Slack.
         let progress = chat.message_about("to dev");
-        let versions = chat
-            .slack
-            .messages()
-            .into_iter()
-            .find(|m| m.ts == progress)
-            .unwrap()
-            .versions
-            .join("\n");
-        assert!(versions.contains("succeeded"), "{versions}");
+        let fake = chat.slack.clone();
+        until("the progress message's final edit", || {
+            fake.messages()
+                .into_iter()
+                .find(|m| m.ts == progress)
+                .and_then(|m| m.versions.last().cloned())
+                .is_some_and(|v| v.contains("succeeded"))
+        })
+        .await;
 
         // Slack redelivers the same envelope: acknowledged, acted on once.
         chat.slack
