@@ -3,8 +3,7 @@
 //! signatures, preview teardown on close, builds, refs, checks, faults and
 //! App auth.
 //!
-//! `gantry serve --sandbox` keeps the in-process world as its Forge, so the
-//! webhook route is served here in-process: the real router and
+//! The webhook route is served here in-process: the real router and
 //! `ServerState`, an engine whose Forge and GitHub notifier are the real
 //! adapters pointed at the fake, on 127.0.0.1:0, fed signed deliveries.
 

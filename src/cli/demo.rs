@@ -1,10 +1,11 @@
 //! `gantry demo`: the delivery story, played through the real server.
 //!
-//! It starts the sandbox servers (Kubernetes API, OCI registry, Slack Web
-//! API) and the real HTTP server, then sends signed Slack requests as the
-//! people in `config/gantry.toml` would, prints the chat transcript with
-//! every edit of every progress message, and checks each step against the
-//! story. It exits 0 only when every step did what the story says.
+//! It starts the sandbox servers (Kubernetes API, OCI registry, GitHub,
+//! Slack and Discord APIs) and the real HTTP server, then sends signed Slack,
+//! Discord and GitHub requests as the people in `config/gantry.toml` would,
+//! prints the chat transcript with every edit of every progress message, and
+//! checks each step against the story. It exits 0 only when every step did
+//! what the story says.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -15,11 +16,11 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::{fail, grammar, ConfigArg};
-use crate::adapters::discord::DiscordNotifier;
 use crate::config::Secret;
 use crate::engine::{Engine, Request, State};
 use crate::sandbox::discord::{FakeDiscord, Origin};
 use crate::sandbox::slack::FakeSlack;
+use crate::sandbox::stack::{SandboxCredentials, SandboxDiscord};
 use crate::server::verify::slack_signature;
 use crate::server::{router, DiscordInbound, GithubInbound, Metrics, ServerState, SlackInbound};
 use crate::store::Store;
@@ -35,6 +36,8 @@ const DISCORD_APP: u64 = 100_000_000_000_000_000;
 const DISCORD_GUILD: u64 = 200_000_000_000_000_000;
 const DISCORD_TOKEN: &str = "demo-discord-token";
 const GITHUB_SECRET: &str = "demo-webhook-secret";
+const GITHUB_TOKEN: &str = "demo-github-token";
+const REPO: &str = "acme/web";
 const CHANNEL: &str = "C0DEPLOYS";
 
 /// Arguments of `gantry demo`.
@@ -98,6 +101,11 @@ fn prepare(dir: &Path) -> Result<(), String> {
 }
 
 /// The people of the shipped config, by their Slack user ids.
+/// The GitHub account id the sandbox gives a person.
+fn github_id(person: &str) -> u64 {
+    1_000 + person.bytes().map(u64::from).sum::<u64>()
+}
+
 fn slack_user(person: &str) -> &'static str {
     match person {
         "alice" => "UALICE01",
@@ -125,12 +133,26 @@ async fn play(args: &DemoArgs) -> Result<(), String> {
     let grammar = grammar().map_err(|_| "the built-in grammar is broken".to_owned())?;
     let store = Store::open(&args.data).map_err(|e| e.to_string())?;
     let tick = Duration::from_millis(if args.fast { 15 } else { 400 });
-    let token = Secret::new("xoxb-demo".into());
-    let stack = crate::sandbox::stack::start(&config, tick, Some(&token)).await?;
+    let discord_key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let credentials = SandboxCredentials {
+        github_token: Secret::new(GITHUB_TOKEN.into()),
+        slack_token: Some(Secret::new("xoxb-demo".into())),
+        discord: Some(SandboxDiscord {
+            token: Secret::new(DISCORD_TOKEN.into()),
+            application_id: DISCORD_APP,
+            guild_ids: vec![DISCORD_GUILD],
+            key: discord_key.clone(),
+        }),
+    };
+    let stack = crate::sandbox::stack::start(&config, tick, &credentials).await?;
     let slack = stack
         .slack
         .clone()
         .ok_or("the config does not enable Slack; the demo needs it")?;
+    let discord = stack
+        .discord
+        .clone()
+        .ok_or("the config does not enable Discord; the demo needs it")?;
     let started = Instant::now();
     let clock = Arc::new(AtomicI64::new(STORY_START));
     let time = clock.clone();
@@ -142,10 +164,6 @@ async fn play(args: &DemoArgs) -> Result<(), String> {
         Arc::new(move || time.load(Ordering::SeqCst) + started.elapsed().as_secs() as i64),
     );
     let signing = Secret::new("demo-signing-secret".into());
-    let discord_key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
-    let discord = FakeDiscord::start(DISCORD_TOKEN, DISCORD_APP, discord_key.clone())
-        .await
-        .map_err(|e| format!("cannot start the sandbox Discord: {e}"))?;
     let slack_config = engine
         .config()
         .platforms()
@@ -168,11 +186,7 @@ async fn play(args: &DemoArgs) -> Result<(), String> {
             public_key: discord_key.verifying_key(),
             application_id: DISCORD_APP,
             guild_ids: vec![DISCORD_GUILD],
-            rest: Some(Arc::new(DiscordNotifier::new(
-                &discord.api_url(),
-                &Secret::new(DISCORD_TOKEN.into()),
-                DISCORD_APP,
-            )?)),
+            rest: stack.discord_rest.clone(),
         }),
         github: Some(GithubInbound {
             secrets: vec![Secret::new(GITHUB_SECRET.into())],
@@ -208,7 +222,7 @@ async fn play(args: &DemoArgs) -> Result<(), String> {
         discord,
     };
     println!(
-        "Gantry demo: the real server on {} with sandbox Kubernetes, registry, Slack, Discord and GitHub webhooks.",
+        "Gantry demo: the real server on {} with sandbox Kubernetes, registry, GitHub, Slack and Discord.",
         story.base
     );
     println!("Sandbox time starts at Tuesday 2026-11-24 12:00 UTC.\n");
@@ -234,7 +248,7 @@ impl Story {
             self.stack.kube.namespace(&namespace).is_some(),
             &format!("the preview namespace {namespace} exists"),
         )?;
-        self.pr_closed(1, "feat-x").await?;
+        self.pr_closed("alice", 1).await?;
         let mut gone = false;
         for _ in 0..500 {
             gone = self.stack.kube.namespace(&namespace).is_none();
@@ -286,11 +300,25 @@ impl Story {
             people == ["bob", "dave"],
             "prod was approved by bob and dave, not alice",
         )?;
-        let world = self.stack.world.snapshot();
-        let record = world.github_deployments.iter().find(|d| d.request == r.id);
+        // The deployment's last status follows the request's own record.
+        let request = json!(r.id.to_string());
+        let recorded = self
+            .stack
+            .github
+            .wait_until(Duration::from_secs(10), |hub| {
+                hub.repo(REPO).is_some_and(|repo| {
+                    repo.deployments.iter().any(|d| {
+                        d.environment == "prod"
+                            && d.payload["request"] == request
+                            && d.statuses.iter().any(|s| s.0 == "in_progress")
+                            && d.statuses.last().is_some_and(|s| s.0 == "success")
+                    })
+                })
+            })
+            .await;
         expect(
-            record.is_some_and(|d| d.states.len() >= 2),
-            "a GitHub deployment with statuses exists",
+            recorded,
+            "a GitHub deployment for prod went from in_progress to success",
         )?;
 
         chapter("5. alice deploys a broken branch to dev: the rollout stalls and is rolled back");
@@ -388,32 +416,32 @@ impl Story {
             .map(drop)
     }
 
-    /// A signed `issue_comment` webhook: `who` comments `body` on PR `number` of acme/web.
+    /// `who` comments `body` on pull request `number` of acme/web; GitHub
+    /// sends the signed `issue_comment` webhook.
     async fn pr_comment(&mut self, who: &str, number: u64, body: &str) -> Result<Request, String> {
-        println!("{who} comments on acme/web#{number}: {body}");
-        self.events += 1;
-        let payload = json!({
-            "action": "created",
-            "issue": { "number": number, "pull_request": { "url": format!("https://api.github.com/repos/acme/web/pulls/{number}") } },
-            "comment": { "id": 9000 + self.events, "body": body, "user": { "login": who, "id": 1000 + u64::from(self.events), "type": "User" } },
-            "repository": { "full_name": "acme/web" },
-            "sender": { "login": who, "id": 1000 + u64::from(self.events), "type": "User" }
-        });
+        println!("{who} comments on {REPO}#{number}: {body}");
+        let author = (who, github_id(who));
+        let comment = self.stack.github.user_comment(REPO, number, who, body);
+        let payload = self
+            .stack
+            .github
+            .issue_comment_event(REPO, number, comment, "created", author);
         let before = self.newest_id()?;
         self.github("issue_comment", payload).await?;
         let id = self.next_after(before).await?;
         let request = self.wait(id, State::Succeeded).await?;
-        self.print_pr_messages(&format!("acme/web#{number}"));
+        self.print_pr_comments(number, comment).await?;
         Ok(request)
     }
 
-    async fn pr_closed(&mut self, number: u64, head: &str) -> Result<(), String> {
-        println!("the pull request acme/web#{number} is closed");
-        let payload = json!({
-            "action": "closed", "number": number,
-            "pull_request": { "number": number, "state": "closed", "merged": false, "head": { "ref": head } },
-            "repository": { "full_name": "acme/web" }
-        });
+    /// `who` closes pull request `number`; GitHub sends the webhook.
+    async fn pr_closed(&mut self, who: &str, number: u64) -> Result<(), String> {
+        println!("{who} closes the pull request {REPO}#{number}");
+        self.stack.github.close_pull(REPO, number);
+        let payload =
+            self.stack
+                .github
+                .pull_request_event(REPO, number, "closed", (who, github_id(who)));
         self.github("pull_request", payload).await
     }
 
@@ -443,16 +471,29 @@ impl Story {
         Ok(())
     }
 
-    fn print_pr_messages(&self, channel: &str) {
-        for message in self
-            .stack
-            .world
-            .snapshot()
-            .messages
-            .iter()
-            .filter(|m| m.conversation.channel == channel)
-        {
-            for (i, version) in message.versions.iter().enumerate() {
+    /// Prints Gantry's comments on pull request `number` (every version),
+    /// once its last edit says how the request ended.
+    async fn print_pr_comments(&self, number: u64, theirs: u64) -> Result<(), String> {
+        let ours = || -> Vec<crate::sandbox::github::FakeComment> {
+            self.stack
+                .github
+                .comments(REPO)
+                .into_iter()
+                .filter(|c| c.number == number && c.id != theirs)
+                .collect()
+        };
+        let mut settled = false;
+        for _ in 0..500 {
+            settled = ours()
+                .iter()
+                .any(|c| c.versions.last().is_some_and(|v| v.contains("succeeded")));
+            if settled {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        for comment in ours() {
+            for (i, version) in comment.versions.iter().enumerate() {
                 let mark = if i == 0 {
                     "gantry (PR comment) ›"
                 } else {
@@ -462,6 +503,7 @@ impl Story {
             }
         }
         println!();
+        expect(settled, "Gantry's PR comment shows the deploy succeeded")
     }
 
     /// `who` types `/gantry approve R-n` in Discord.

@@ -11,14 +11,10 @@ use sha2::{Digest as _, Sha256};
 use super::{fail, grammar, ConfigArg, DataArg};
 use crate::adapters::discord::gateway::GatewaySettings;
 use crate::adapters::discord::DiscordNotifier;
-use crate::adapters::notify::ByPlatform;
 use crate::adapters::slack::socket::{SocketMode, SocketSettings};
-use crate::adapters::slack::SlackNotifier;
 use crate::config::{Config, Secret};
 use crate::engine::{system_clock, Engine, Ports};
-use crate::sandbox::discord::FakeDiscord;
-use crate::sandbox::slack::FakeSlack;
-use crate::sandbox::World;
+use crate::sandbox::stack::{SandboxCredentials, SandboxDiscord, SandboxStack};
 use crate::server::{router, DiscordInbound, GithubInbound, Metrics, ServerState, SlackInbound};
 use crate::store::Store;
 
@@ -35,10 +31,10 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     listen: SocketAddr,
-    /// Wire every port to the sandbox (Kubernetes API and registry servers on
-    /// 127.0.0.1, fake Slack and Discord, the in-process Git host) instead of
-    /// the real systems in config; secrets that are not set are generated and
-    /// written to DIR/sandbox-secrets.env for `gantry chat`.
+    /// Wire every port to the sandbox (Kubernetes API, registry, GitHub, Slack
+    /// and Discord servers on 127.0.0.1) instead of the real systems in
+    /// config; secrets that are not set are generated and written to
+    /// DIR/sandbox-secrets.env for `gantry chat`.
     #[arg(long)]
     sandbox: bool,
     /// Milliseconds per simulated rollout step in the sandbox.
@@ -207,82 +203,89 @@ async fn shutdown() {
     eprintln!("shutting down: finishing acknowledgements; requests in flight resume as interrupted on the next start");
 }
 
-/// The sandbox: a Kubernetes API server and an OCI registry on 127.0.0.1
-/// reached by the real adapters, the in-process world as the Git host, and
-/// fake Slack and Discord APIs for chat. Their addresses are written to
+/// The sandbox: fake Kubernetes, GitHub, Slack and Discord APIs and an OCI
+/// registry on 127.0.0.1, reached by the real adapters with the secrets from
+/// the environment (generated when unset). Their addresses are written to
 /// DIR/sandbox-endpoints.json for `gantry chat`. They start fresh each time.
 async fn sandbox_ports(
-    config: &Config,
+    config: &Arc<Config>,
     args: &ServeArgs,
-) -> Result<
-    (
-        Ports,
-        Option<Arc<DiscordNotifier>>,
-        crate::sandbox::stack::SandboxStack,
-    ),
-    String,
-> {
+) -> Result<(Ports, Option<Arc<DiscordNotifier>>, SandboxStack), String> {
+    let credentials = sandbox_credentials(config)?;
     let stack =
-        crate::sandbox::stack::start(config, Duration::from_millis(args.tick_ms), None).await?;
+        crate::sandbox::stack::start(config, Duration::from_millis(args.tick_ms), &credentials)
+            .await?;
+    let slack_url = stack.slack.as_ref().map(|s| format!("http://{}", s.addr));
     eprintln!(
-        "sandbox: Kubernetes API at {}, registry at {}",
+        "sandbox: Kubernetes API at {}, registry at {}, GitHub API at {}",
         stack.kube.url(),
-        stack.registry.host()
+        stack.registry.host(),
+        stack.github.url()
     );
-    let (notifier, discord_rest, slack_url) = sandbox_notifier(config, &stack.world).await?;
-    let endpoints = serde_json::json!({ "slack": slack_url, "kubernetes": stack.kube.url(), "registry": stack.registry.host() });
+    if let Some(slack) = &slack_url {
+        eprintln!("sandbox: Slack Web API at {slack}");
+    }
+    if let Some(discord) = &stack.discord {
+        eprintln!("sandbox: Discord REST API at {}", discord.api_url());
+    }
+    let endpoints = serde_json::json!({
+        "slack": slack_url,
+        "kubernetes": stack.kube.url(),
+        "registry": stack.registry.host(),
+        "github": stack.github.url(),
+    });
     let path = args.data.data.join(super::chat::ENDPOINTS_FILE);
     std::fs::write(&path, endpoints.to_string())
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    let ports = Ports {
-        forge: stack.world.clone(),
-        registry: stack.ports.registry.clone(),
-        cluster: stack.ports.cluster.clone(),
-        notifier,
-    };
-    Ok((ports, discord_rest, stack))
+    Ok((stack.ports.clone(), stack.discord_rest.clone(), stack))
 }
 
-/// The sandbox's chat: a fake Slack Web API in this process, reached by the
-/// real Slack client; other platforms' messages go to the sandbox world.
-async fn sandbox_notifier(
-    config: &Config,
-    world: &Arc<World>,
-) -> Result<
-    (
-        Arc<dyn crate::engine::Notifier>,
-        Option<Arc<DiscordNotifier>>,
-        Option<String>,
-    ),
-    String,
-> {
-    let mut notifier = ByPlatform::default()
-        .with("console", world.clone())
-        .with("github", world.clone())
-        .with("discord", world.clone());
-    let mut slack_url = None;
-    if let Some(slack) = &config.platforms().slack {
-        let token = slack
-            .bot_token
+/// The credentials the sandbox's fakes accept: the configured secrets,
+/// which [`sandbox_secrets`] generated when they were unset.
+fn sandbox_credentials(config: &Config) -> Result<SandboxCredentials, String> {
+    let github_token = match config.platforms().github.as_ref().map(|g| &g.auth) {
+        Some(crate::config::GithubAuth::Token(token)) => token
             .resolve()
-            .map_err(|e| format!("platforms.slack.bot_token: {e}"))?;
-        let fake = FakeSlack::start(token.expose())
-            .await
-            .map_err(|e| format!("cannot start the sandbox Slack: {e}"))?;
-        eprintln!("sandbox: Slack Web API at {}", fake.api_url());
-        slack_url = Some(format!("http://{}", fake.addr));
-        notifier = notifier.with(
-            "slack",
-            Arc::new(SlackNotifier::plain_http(&fake.api_url(), &token)),
-        );
-    }
-    let mut discord_rest = None;
-    if let Some(discord) = &config.platforms().discord {
-        let rest = sandbox_discord(discord).await?;
-        notifier = notifier.with("discord", rest.clone());
-        discord_rest = Some(rest);
-    }
-    Ok((Arc::new(notifier), discord_rest, slack_url))
+            .map_err(|e| format!("platforms.github.token: {e}"))?,
+        // The sandbox's GitHub accepts a token; App keys are for real GitHub.
+        _ => Secret::new("sandbox-github-token".into()),
+    };
+    let slack_token = match &config.platforms().slack {
+        Some(slack) => Some(
+            slack
+                .bot_token
+                .resolve()
+                .map_err(|e| format!("platforms.slack.bot_token: {e}"))?,
+        ),
+        None => None,
+    };
+    let discord = match &config.platforms().discord {
+        Some(discord) => {
+            let token = discord
+                .bot_token
+                .resolve()
+                .map_err(|e| format!("platforms.discord.bot_token: {e}"))?;
+            let key = std::env::var(crate::sandbox::discord::SIGNING_KEY_VAR)
+                .ok()
+                .and_then(|k| crate::sandbox::discord::signing_key(&k))
+                .unwrap_or_else(|| {
+                    let seed = format!("{}:{:?}", std::process::id(), std::time::SystemTime::now());
+                    ed25519_dalek::SigningKey::from_bytes(&Sha256::digest(seed.as_bytes()).into())
+                });
+            Some(SandboxDiscord {
+                token,
+                application_id: discord.application_id,
+                guild_ids: discord.guild_ids.clone(),
+                key,
+            })
+        }
+        None => None,
+    };
+    Ok(SandboxCredentials {
+        github_token,
+        slack_token,
+        discord,
+    })
 }
 
 /// The GitHub webhook secrets (current, then previous) and whether reviews
@@ -409,35 +412,6 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
         options.mode(0o600);
     }
     options.open(path)?.write_all(text.as_bytes())
-}
-
-/// The sandbox's Discord: a fake REST API in this process, reached by the
-/// real serenity client, with the `/gantry` command registered per guild.
-async fn sandbox_discord(discord: &crate::config::Discord) -> Result<Arc<DiscordNotifier>, String> {
-    let token = discord
-        .bot_token
-        .resolve()
-        .map_err(|e| format!("platforms.discord.bot_token: {e}"))?;
-    let key = std::env::var(crate::sandbox::discord::SIGNING_KEY_VAR)
-        .ok()
-        .and_then(|k| crate::sandbox::discord::signing_key(&k))
-        .unwrap_or_else(|| {
-            let seed = format!("{}:{:?}", std::process::id(), std::time::SystemTime::now());
-            ed25519_dalek::SigningKey::from_bytes(&Sha256::digest(seed.as_bytes()).into())
-        });
-    let fake = FakeDiscord::start(token.expose(), discord.application_id, key)
-        .await
-        .map_err(|e| format!("cannot start the sandbox Discord: {e}"))?;
-    eprintln!("sandbox: Discord REST API at {}", fake.api_url());
-    let rest = Arc::new(DiscordNotifier::new(
-        &fake.api_url(),
-        &token,
-        discord.application_id,
-    )?);
-    rest.register_commands(&discord.guild_ids)
-        .await
-        .map_err(|e| format!("cannot register the Discord command: {e}"))?;
-    Ok(rest)
 }
 
 /// The Discord gateway client's settings, when Discord is enabled: the

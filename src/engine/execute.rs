@@ -187,7 +187,9 @@ impl Engine {
                 )
                 .await;
         }
-        let outcome = self.follow(&deploying, workload, "").await;
+        let outcome = self
+            .follow(&deploying, &synced(workload, env, &image), "")
+            .await;
         match outcome {
             Ok(RolloutOutcome::Complete) => {
                 let verifying = self.apply(&deploying, Event::RolledOut, &actor).await?;
@@ -310,7 +312,7 @@ impl Engine {
             Ok(()) => {
                 self.follow(
                     &deploying,
-                    workload,
+                    &synced(workload, env, &image),
                     &format!("{why}; rolling back to {}: ", previous.short()),
                 )
                 .await
@@ -644,6 +646,17 @@ impl Engine {
 }
 
 /// Where an app runs in an environment.
+/// The workload to follow after placing `image`: under GitOps the rollout
+/// only starts once the sync has applied the commit, so until then it
+/// waits for `image` instead of reporting the previous rollout's success.
+fn synced(workload: &Workload, env: &Environment, image: &str) -> Workload {
+    let mut followed = workload.clone();
+    if let crate::config::Strategy::Gitops(_) = env.strategy {
+        followed.awaiting_image = Some(image.to_owned());
+    }
+    followed
+}
+
 pub(super) fn workload(
     config: &crate::config::Config,
     app: &App,
@@ -670,5 +683,6 @@ pub(super) fn workload(
         services: app.services.clone(),
         impersonate,
         rollout_timeout: env.rollout_timeout,
+        awaiting_image: None,
     }
 }

@@ -172,6 +172,11 @@ pub struct Workload {
     /// Gantry's own limit for a rollout; zero = the adapter's default.
     #[serde(default)]
     pub rollout_timeout: Duration,
+    /// For a GitOps deploy: the image a sync (Argo CD, Flux) must first put
+    /// into the Deployments. Until it does, the rollout has not started, so
+    /// it cannot count as complete.
+    #[serde(default)]
+    pub awaiting_image: Option<String>,
 }
 
 /// Who and what a cluster change is for, stamped on the objects.

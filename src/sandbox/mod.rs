@@ -2,6 +2,7 @@
 //! the whole flow runs without any account.
 
 pub mod discord;
+pub mod git_host;
 pub mod github;
 pub mod kube;
 pub mod registry;

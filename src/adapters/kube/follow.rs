@@ -29,6 +29,8 @@ struct Tracker {
     deployments: BTreeMap<String, Deployment>,
     version: String,
     shown: Option<RolloutProgress>,
+    /// Under GitOps: the container and the image the sync must apply first.
+    awaiting: Option<(String, String)>,
 }
 
 /// Where the whole workload stands.
@@ -41,6 +43,9 @@ enum Verdict {
 impl Tracker {
     /// Where the rollout stands; reports the figures when they moved.
     fn check(&mut self, sink: ProgressSink<'_>) -> Verdict {
+        if !self.unsynced().is_empty() {
+            return Verdict::Running;
+        }
         let mut complete = true;
         for (name, d) in &self.deployments {
             match assess(d) {
@@ -63,7 +68,26 @@ impl Tracker {
         }
     }
 
+    /// Deployments whose template does not yet name the awaited image.
+    fn unsynced(&self) -> Vec<&str> {
+        let Some((container, image)) = &self.awaiting else {
+            return Vec::new();
+        };
+        self.deployments
+            .iter()
+            .filter(|(_, d)| template_image(d, container) != Some(image.as_str()))
+            .map(|(name, _)| name.as_str())
+            .collect()
+    }
+
     fn waiting_for(&self) -> String {
+        let unsynced = self.unsynced();
+        if let (false, Some((_, image))) = (unsynced.is_empty(), &self.awaiting) {
+            return format!(
+                "{}: the GitOps sync has not applied {image} yet",
+                unsynced.join(", ")
+            );
+        }
         let waits: Vec<String> = self
             .deployments
             .iter()
@@ -75,6 +99,20 @@ impl Tracker {
             .collect();
         waits.join("; ")
     }
+}
+
+/// The image `container` runs in the Deployment's pod template.
+fn template_image<'d>(d: &'d Deployment, container: &str) -> Option<&'d str> {
+    d.spec
+        .as_ref()?
+        .template
+        .spec
+        .as_ref()?
+        .containers
+        .iter()
+        .find(|c| c.name == container)?
+        .image
+        .as_deref()
 }
 
 fn selector(w: &Workload) -> Option<String> {
@@ -124,6 +162,10 @@ pub async fn follow(
         deployments: BTreeMap::new(),
         version: String::new(),
         shown: None,
+        awaiting: w
+            .awaiting_image
+            .clone()
+            .map(|image| (w.container.clone(), image)),
     };
     let watched = tokio::time::timeout(limit, watch(t, w, sink, &mut tracker)).await;
     let why = match watched {

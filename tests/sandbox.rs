@@ -1,0 +1,164 @@
+//! The sandbox stack that `gantry serve --sandbox` and `gantry demo` run:
+//! the engine over the real GitHub, registry and Kubernetes adapters, each
+//! talking HTTP to its sandbox server, with the sandbox's CI runner and
+//! Argo CD sync working next to the fake GitHub.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gantry::command::Grammar;
+use gantry::config::{Config, Secret};
+use gantry::engine::{Conversation, Engine, Reply, State};
+use gantry::sandbox::stack::{start, SandboxCredentials, SandboxStack};
+use gantry::store::Store;
+
+/// 2026-11-24T12:00:00Z, a Tuesday outside every freeze window.
+const TUESDAY_NOON: i64 = 1_795_521_600;
+const CONFIG_REPO: &str = "acme/deploy-config";
+const KUSTOMIZATION: &str = "perf/kustomization.yaml";
+
+struct Sandbox {
+    engine: Engine,
+    stack: SandboxStack,
+    _dir: tempfile::TempDir,
+}
+
+async fn sandbox() -> Sandbox {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/gantry.toml");
+    let config: Arc<Config> = Arc::new(gantry::config::load(&path).expect("the shipped config"));
+    let credentials = SandboxCredentials {
+        github_token: Secret::new("sandbox-test-token".into()),
+        slack_token: None,
+        discord: None,
+    };
+    let stack = start(&config, Duration::from_millis(10), &credentials)
+        .await
+        .expect("the sandbox starts");
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::new(
+        config,
+        Arc::new(Grammar::builtin().unwrap()),
+        Store::open(dir.path()).unwrap(),
+        stack.ports.clone(),
+        Arc::new(|| TUESDAY_NOON),
+    );
+    Sandbox {
+        engine,
+        stack,
+        _dir: dir,
+    }
+}
+
+impl Sandbox {
+    async fn say(&self, who: &str, text: &str) -> Reply {
+        let conversation = Conversation {
+            platform: "console".into(),
+            channel: "deploys".into(),
+        };
+        let identity = who.parse().unwrap();
+        let run = self.engine.handle(&identity, &conversation, text);
+        tokio::time::timeout(Duration::from_secs(60), run)
+            .await
+            .expect("the engine answers in time")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gitops_deploy_is_committed_synced_and_only_then_verified() {
+    let s = sandbox().await;
+    let before = s
+        .stack
+        .github
+        .file(CONFIG_REPO, "main", KUSTOMIZATION)
+        .expect("the config repository is seeded");
+    let running = s.stack.kube.image("perf", "web", "web").unwrap();
+    let (_, digest) = running.split_once('@').unwrap();
+    assert!(
+        before.contains(&format!("digest: {digest}")),
+        "{before}\n{running}"
+    );
+
+    let reply = s.say("console:alice", "deploy release/1.0 to perf").await;
+    assert_eq!(reply.state, Some(State::Succeeded), "{}", reply.text);
+    let request = s
+        .engine
+        .store()
+        .requests::<gantry::engine::Request>()
+        .unwrap();
+    let deployed = &request.last().unwrap().1;
+    let image = format!(
+        "registry.local:5000/acme/web@{}",
+        deployed.digest.as_ref().unwrap()
+    );
+    assert_ne!(image, running);
+
+    // Gantry wrote the digest into the config repository…
+    let after = s
+        .stack
+        .github
+        .file(CONFIG_REPO, "main", KUSTOMIZATION)
+        .unwrap();
+    assert!(
+        after.contains(&format!("digest: {}", deployed.digest.as_ref().unwrap())),
+        "{after}"
+    );
+    let tip = s.stack.github.branch(CONFIG_REPO, "main").unwrap();
+    let commit = s.stack.github.commit_of(CONFIG_REPO, &tip).unwrap();
+    assert!(
+        commit
+            .message
+            .starts_with(&format!("{}: deploy web in perf", deployed.id)),
+        "{}",
+        commit.message
+    );
+    assert!(
+        commit.message.contains("Requested-by: alice"),
+        "{}",
+        commit.message
+    );
+    // …the sync applied it, and the cluster runs it, stamped by the sync.
+    assert_eq!(s.stack.kube.image("perf", "web", "web"), Some(image));
+    let notes = s
+        .stack
+        .kube
+        .deployment("perf", "web")
+        .unwrap()
+        .metadata
+        .annotations
+        .unwrap();
+    assert_eq!(notes["gantry.dev/requested-by"], "argocd");
+    // Gantry itself never patched the Deployment in perf.
+    let perf = s.engine.store().history("perf", 1000).unwrap();
+    let actions: Vec<&str> = perf.iter().map(|e| e.action.as_str()).collect();
+    assert!(actions.contains(&"gitops.committed"), "{actions:?}");
+    assert!(!actions.contains(&"cluster.image_set"), "{actions:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_pushes_the_image_a_deploy_then_finds() {
+    let s = sandbox().await;
+    let missing = s.say("console:alice", "deploy feat-unbuilt to dev").await;
+    assert_eq!(missing.state, Some(State::Failed), "{}", missing.text);
+    assert!(missing.text.contains("was it built?"), "{}", missing.text);
+
+    let build = s.say("console:alice", "build feat-unbuilt").await;
+    assert_eq!(build.state, Some(State::Succeeded), "{}", build.text);
+    let runs = s.stack.github.hub().repo("acme/web").unwrap().runs.clone();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].branch, "feat-unbuilt");
+
+    // The sandbox's CI pushes the image once the run has completed.
+    let mut deployed = None;
+    for _ in 0..100 {
+        let reply = s.say("console:alice", "deploy feat-unbuilt to dev").await;
+        if reply.state == Some(State::Succeeded) {
+            deployed = Some(reply);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let deployed = deployed.expect("the built image is deployed");
+    let sha = &runs[0].sha;
+    assert!(deployed.text.contains(&sha[..7]), "{}", deployed.text);
+}
