@@ -10,7 +10,9 @@ use std::time::Duration;
 use gantry::command::Grammar;
 use gantry::config::{Config, Secret};
 use gantry::engine::{Conversation, Engine, Reply, State};
-use gantry::sandbox::stack::{start, SandboxCredentials, SandboxStack};
+use gantry::sandbox::github::FakeFault;
+use gantry::sandbox::stack::{start, SandboxCredentials, SandboxDiscord, SandboxStack};
+use gantry::server::{router, Metrics, ServerState};
 use gantry::store::Store;
 
 /// 2026-11-24T12:00:00Z, a Tuesday outside every freeze window.
@@ -25,13 +27,17 @@ struct Sandbox {
 }
 
 async fn sandbox() -> Sandbox {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/gantry.toml");
-    let config: Arc<Config> = Arc::new(gantry::config::load(&path).expect("the shipped config"));
-    let credentials = SandboxCredentials {
+    sandbox_with(SandboxCredentials {
         github_token: Secret::new("sandbox-test-token".into()),
         slack_token: None,
         discord: None,
-    };
+    })
+    .await
+}
+
+async fn sandbox_with(credentials: SandboxCredentials) -> Sandbox {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/gantry.toml");
+    let config: Arc<Config> = Arc::new(gantry::config::load(&path).expect("the shipped config"));
     let stack = start(&config, Duration::from_millis(10), &credentials)
         .await
         .expect("the sandbox starts");
@@ -161,4 +167,78 @@ async fn a_build_pushes_the_image_a_deploy_then_finds() {
     let deployed = deployed.expect("the built image is deployed");
     let sha = &runs[0].sha;
     assert!(deployed.text.contains(&sha[..7]), "{}", deployed.text);
+}
+
+/// `GET /readyz` on the real router in front of `engine`.
+async fn readyz(engine: &Engine) -> (u16, String) {
+    let state = Arc::new(ServerState {
+        engine: engine.clone(),
+        slack: None,
+        discord: None,
+        github: None,
+        metrics: Metrics::default(),
+        clock: Arc::new(|| TUESDAY_NOON),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router(state)).await });
+    let answer = reqwest::get(format!("http://{addr}/readyz")).await.unwrap();
+    let status = answer.status().as_u16();
+    (status, answer.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_asks_every_outside_system_and_names_the_one_that_fails() {
+    let s = sandbox_with(SandboxCredentials {
+        github_token: Secret::new("sandbox-test-token".into()),
+        slack_token: Some(Secret::new("xoxb-ready".into())),
+        discord: Some(SandboxDiscord {
+            token: Secret::new("discord-ready".into()),
+            application_id: 100_000_000_000_000_000,
+            guild_ids: vec![200_000_000_000_000_000],
+            key: ed25519_dalek::SigningKey::from_bytes(&[9; 32]),
+        }),
+    })
+    .await;
+    let (status, body) = readyz(&s.engine).await;
+    assert_eq!(status, 200, "{body}");
+    for line in [
+        "ready",
+        "ok   store",
+        "ok   git host",
+        "ok   registry registry.local:5000",
+        "ok   kubernetes sandbox",
+        "ok   slack",
+        "ok   discord",
+    ] {
+        assert!(body.lines().any(|l| l == line), "`{line}` missing:\n{body}");
+    }
+    // Each probe reached its server through the real adapter.
+    let slack_calls = s.stack.slack.as_ref().unwrap().calls();
+    assert!(
+        slack_calls.iter().any(|c| c.method == "auth.test"),
+        "{slack_calls:?}"
+    );
+    assert!(s.stack.kube.requests().iter().any(|r| r.path == "/version"));
+
+    // The registry fails and GitHub no longer knows the repository.
+    s.stack.registry.fail_next(1, 503, None);
+    s.stack
+        .github
+        .fault("/repos/acme/web", 1, FakeFault::Status(404));
+    let (status, body) = readyz(&s.engine).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body.lines().next(), Some("not ready"), "{body}");
+    assert!(
+        body.contains("FAIL registry registry.local:5000: unavailable: registry registry.local:5000: GET /v2/ answered 503"),
+        "{body}"
+    );
+    assert!(body.contains("FAIL git host: not found"), "{body}");
+    assert!(
+        body.lines().any(|l| l == "ok   kubernetes sandbox"),
+        "{body}"
+    );
+    // Once they answer again, so does readiness.
+    let (status, body) = readyz(&s.engine).await;
+    assert_eq!(status, 200, "{body}");
 }

@@ -290,7 +290,21 @@ fn gantry_chat_talks_to_the_sandbox_and_shows_the_answers() {
 fn health_readiness_and_graceful_stop() {
     let mut server = start();
     assert_eq!(send(server.addr, "GET", "/healthz", &[], b"").body, "ok");
-    assert_eq!(send(server.addr, "GET", "/readyz", &[], b"").status, 200);
+    let ready = send(server.addr, "GET", "/readyz", &[], b"");
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    // In sandbox mode every probe goes to a sandbox server.
+    for line in [
+        "ok   git host",
+        "ok   kubernetes sandbox",
+        "ok   slack",
+        "ok   discord",
+    ] {
+        assert!(
+            ready.body.lines().any(|l| l == line),
+            "`{line}` missing:\n{}",
+            ready.body
+        );
+    }
     let pid = server.child.id().to_string();
     let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(status.success());

@@ -70,4 +70,12 @@ impl Notifier for ByPlatform {
             .edit_asking(message, text, asking)
             .await
     }
+
+    async fn ping(&self) -> Vec<(String, Result<(), PortError>)> {
+        let mut answers = Vec::new();
+        for notifier in self.routes.values() {
+            answers.extend(notifier.ping().await);
+        }
+        answers
+    }
 }

@@ -180,4 +180,8 @@ impl crate::engine::ports::Forge for GitHost {
     async fn edit_comment(&self, repo: &str, comment: u64, body: &str) -> Result<(), PortError> {
         self.forge.edit_comment(repo, comment, body).await
     }
+
+    async fn ping(&self, repo: &str) -> Result<(), PortError> {
+        self.forge.ping(repo).await
+    }
 }

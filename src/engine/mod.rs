@@ -12,6 +12,7 @@ mod execute;
 mod handle;
 mod progress;
 mod queries;
+mod readiness;
 mod record;
 mod recover;
 
@@ -26,6 +27,7 @@ use std::sync::Arc;
 pub use approvals::Reaction;
 pub use handle::Reply;
 pub use ports::{Cluster, Forge, Notifier, PortError, Registry};
+pub use readiness::{Check, PROBE_TIMEOUT};
 pub use state::{
     transition, Action, Approval, ApprovalRule, Conversation, Event, Request, State,
     TransitionError,

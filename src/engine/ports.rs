@@ -142,6 +142,12 @@ pub trait Forge: Send + Sync {
     async fn comment(&self, repo: &str, number: u64, body: &str) -> Result<u64, PortError>;
     /// Replaces a comment's text.
     async fn edit_comment(&self, repo: &str, comment: u64, body: &str) -> Result<(), PortError>;
+    /// Whether the Git host answers and lets Gantry read `repo` (for
+    /// `/readyz`). By default: yes (an in-process host is always there).
+    async fn ping(&self, repo: &str) -> Result<(), PortError> {
+        let _ = repo;
+        Ok(())
+    }
 }
 
 /// The container registry.
@@ -149,6 +155,11 @@ pub trait Forge: Send + Sync {
 pub trait Registry: Send + Sync {
     /// The manifest digest that `image:tag` points at.
     async fn digest(&self, image: &str, tag: &str) -> Result<Digest, PortError>;
+    /// Whether the registry that holds `image` answers (for `/readyz`).
+    async fn ping(&self, image: &str) -> Result<(), PortError> {
+        let _ = image;
+        Ok(())
+    }
 }
 
 /// Where in a cluster an app runs.
@@ -284,6 +295,11 @@ pub trait Cluster: Send + Sync {
     /// The preview namespaces in a cluster (for the TTL sweep), leaving out
     /// ones already being deleted.
     async fn list_previews(&self, context: &str) -> Result<Vec<PreviewNamespace>, PortError>;
+    /// Whether the API server of `context` answers (for `/readyz`).
+    async fn ping(&self, context: &str) -> Result<(), PortError> {
+        let _ = context;
+        Ok(())
+    }
 }
 
 /// A message posted by the notifier, so it can be edited later.
@@ -325,5 +341,10 @@ pub trait Notifier: Send + Sync {
     ) -> Result<(), PortError> {
         let _ = asking;
         self.edit(message, text).await
+    }
+    /// Whether each chat platform behind it answers with Gantry's
+    /// credentials, by platform name (for `/readyz`). By default: none to ask.
+    async fn ping(&self) -> Vec<(String, Result<(), PortError>)> {
+        Vec::new()
     }
 }

@@ -88,7 +88,9 @@ impl FakeSlack {
         };
         tokio::spawn(serve_sockets(sockets, fake.clone()));
         let app = Router::new()
-            .route("/api/{method}", post(call))
+            // Slack takes every Web API method as POST (JSON or form) or
+            // GET (query string); slack-morphism sends `auth.test` as GET.
+            .route("/api/{method}", post(call).get(call_get))
             .route("/_sandbox/messages", axum::routing::get(messages))
             .with_state(fake.clone());
         tokio::spawn(async move {
@@ -230,6 +232,23 @@ fn error(code: &str) -> Response {
     Json(json!({ "ok": false, "error": code })).into_response()
 }
 
+async fn call_get(
+    State(fake): State<FakeSlack>,
+    Path(method): Path<String>,
+    headers: HeaderMap,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Response {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
+    let body = Value::Object(
+        pairs
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect(),
+    );
+    answer(&fake, method, &headers, body)
+}
+
 async fn call(
     State(fake): State<FakeSlack>,
     Path(method): Path<String>,
@@ -237,6 +256,10 @@ async fn call(
     body: String,
 ) -> Response {
     let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    answer(&fake, method, &headers, body)
+}
+
+fn answer(fake: &FakeSlack, method: String, headers: &HeaderMap, body: Value) -> Response {
     let mut inner = fake.inner();
     inner.calls.push(FakeCall {
         method: method.clone(),

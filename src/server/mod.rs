@@ -77,15 +77,25 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
+/// `200 ready` when the store and every outside system answer, else `503`;
+/// either way one line per check, e.g. `ok  registry ghcr.io` or
+/// `FAIL kubernetes prod: unavailable: …`.
 async fn readyz(State(state): State<Arc<ServerState>>) -> Response {
-    match state.engine.store().lock("readiness-probe") {
-        Ok(_) => (StatusCode::OK, "ready").into_response(),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("store not readable: {e}"),
-        )
-            .into_response(),
+    let checks = state.engine.readiness().await;
+    let ready = checks.iter().all(|c| c.problem.is_none());
+    let mut body = String::from(if ready { "ready\n" } else { "not ready\n" });
+    for check in &checks {
+        match &check.problem {
+            None => body.push_str(&format!("ok   {}\n", check.name)),
+            Some(why) => body.push_str(&format!("FAIL {}: {why}\n", check.name)),
+        }
     }
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, body).into_response()
 }
 
 async fn metrics_text(State(state): State<Arc<ServerState>>) -> Response {

@@ -319,6 +319,15 @@ impl Notifier for DiscordNotifier {
         self.edit_asking(message, text, None).await
     }
 
+    /// `GET /gateway/bot`: Discord answers and the bot token is good.
+    async fn ping(&self) -> Vec<(String, Result<(), PortError>)> {
+        let answer = self.http.get_bot_gateway().await.map(drop);
+        vec![(
+            "discord".to_owned(),
+            answer.map_err(|e| port_error("get the gateway", &e)),
+        )]
+    }
+
     async fn react(&self, message: &MessageRef, emoji: &str) -> Result<(), PortError> {
         let channel = ChannelId::new(nonzero_text(&message.conversation.channel, "channel")?);
         let id = MessageId::new(nonzero_text(&message.id, "message")?);

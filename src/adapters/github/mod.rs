@@ -352,4 +352,11 @@ impl Forge for GithubForge {
             .await
             .map(|_| ())
     }
+
+    async fn ping(&self, repo: &str) -> Result<(), PortError> {
+        self.api
+            .get(repo, &format!("/repos/{repo}"))
+            .await
+            .map(drop)
+    }
 }

@@ -205,4 +205,14 @@ impl Cluster for KubeCluster {
         let t = self.transport(context, None).await?;
         preview::list_previews(&t).await
     }
+
+    async fn ping(&self, context: &str) -> Result<(), PortError> {
+        let t = self.transport(context, None).await?;
+        let request = http::Request::get("/version")
+            .body(Vec::new())
+            .map_err(|e| PortError::Invalid(e.to_string()))?;
+        t.call(&transport::Op::cluster("get", "version"), request)
+            .await
+            .map(drop)
+    }
 }

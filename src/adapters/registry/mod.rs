@@ -386,4 +386,24 @@ impl Registry for OciRegistry {
         let reference = ImageRef::with_tag(image, tag).map_err(RegistryError::from)?;
         Ok(self.resolve(&reference).await?.digest)
     }
+
+    /// `GET /v2/`, the API's version check: `200`, or `401` when it wants
+    /// credentials, both mean the registry is there.
+    async fn ping(&self, image: &str) -> Result<(), PortError> {
+        let reference = ImageRef::with_tag(image, "latest").map_err(RegistryError::from)?;
+        let url = format!("{}/v2/", self.base_url(&reference));
+        let host = reference.registry().to_owned();
+        let answer = self
+            .client
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| PortError::Unavailable(format!("registry {host}: {e}")))?;
+        match answer.status() {
+            s if s.is_success() || s == reqwest::StatusCode::UNAUTHORIZED => Ok(()),
+            s => Err(PortError::Unavailable(format!(
+                "registry {host}: GET /v2/ answered {s}"
+            ))),
+        }
+    }
 }

@@ -193,6 +193,17 @@ impl<C: Connector> Notifier for SlackNotifier<C> {
             with_retries!(self, "chat.update", |s| s.chat_update(&request));
         done.map(drop)
     }
+
+    /// `auth.test`: Slack answers and the bot token is good.
+    async fn ping(&self) -> Vec<(String, Result<(), PortError>)> {
+        let session = self.client.open_session(&self.token);
+        let answer = session
+            .auth_test()
+            .await
+            .map(drop)
+            .map_err(|e| port_error("auth.test", e));
+        vec![("slack".to_owned(), answer)]
+    }
 }
 
 impl<C: Connector> SlackNotifier<C> {
