@@ -70,6 +70,10 @@ fn now() -> i64 {
 }
 
 fn form(team: &str, user: &str, text: &str) -> Vec<u8> {
+    form_for("/gantry", team, user, text)
+}
+
+fn form_for(command: &str, team: &str, user: &str, text: &str) -> Vec<u8> {
     serde_urlencoded::to_string([
         ("token", "unused"),
         ("team_id", team),
@@ -78,7 +82,7 @@ fn form(team: &str, user: &str, text: &str) -> Vec<u8> {
         ("channel_name", "deploys"),
         ("user_id", user),
         ("user_name", "someone"),
-        ("command", "/gantry"),
+        ("command", command),
         ("text", text),
         (
             "response_url",
@@ -150,6 +154,23 @@ fn a_signed_slash_command_is_acked_and_runs_once() {
         metrics.contains("gantry_requests{state=\"succeeded\"} 1"),
         "{metrics}"
     );
+}
+
+#[test]
+fn the_deploy_slash_command_is_deploy_plus_its_text() {
+    let server = start();
+    let body = form_for("/deploy", "T0SANDBOX", "UALICE01", "feat-x to dev");
+    let ack = post_signed(&server, &body, now());
+    assert_eq!(ack.status, 200, "{}", ack.body);
+    let json: serde_json::Value = serde_json::from_str(&ack.body).unwrap();
+    assert_eq!(json["text"], "on it: deploy feat-x to dev");
+    // Its parse errors show the deploy usage.
+    let body = form_for("/deploy", "T0SANDBOX", "UALICE01", "feat-x");
+    let ack = post_signed(&server, &body, now());
+    let json: serde_json::Value = serde_json::from_str(&ack.body).unwrap();
+    let text = json["text"].as_str().unwrap();
+    assert!(text.starts_with("missing `to` after `feat-x`"), "{text}");
+    assert!(text.contains("usage: deploy &lt;ref&gt;"), "{text}");
 }
 
 #[test]

@@ -29,8 +29,22 @@ pub(crate) struct SlashCommand {
     team_id: String,
     user_id: String,
     channel_id: String,
+    /// `/gantry`, or `/deploy` when the app also has that command.
+    #[serde(default)]
+    command: String,
     #[serde(default)]
     text: String,
+}
+
+impl SlashCommand {
+    /// The Gantry command typed: `/deploy feat-x to dev` is `deploy feat-x
+    /// to dev`; under `/gantry` the text is the command.
+    fn gantry_text(&self) -> String {
+        match self.command.as_str() {
+            "/deploy" => format!("deploy {}", self.text.trim_start()),
+            _ => self.text.clone(),
+        }
+    }
 }
 
 /// What a slash command answers, however it arrived.
@@ -159,7 +173,7 @@ pub(crate) async fn run_command(
             CommandAnswer::Refused(StatusCode::BAD_REQUEST, "malformed team or user id"),
         );
     };
-    let parsed = match state.engine.parse(&command.text) {
+    let parsed = match state.engine.parse(&command.gantry_text()) {
         Ok(parsed) => parsed,
         Err(e) => return ("parse_error", CommandAnswer::Ephemeral(e.to_string())),
     };
