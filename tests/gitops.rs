@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use gantry::adapters::github::gitops::yaml::{set_helm_value, set_kustomize_image, YamlError};
 use gantry::adapters::github::gitops::{commit_message, GitTransport, GitopsWriter};
 use gantry::adapters::github::{GithubForge, Polling};
-use gantry::config::{App, Gitops, GitopsFormat, GitopsSource, RepoName};
+use gantry::config::{App, Gitops, GitopsFormat, GitopsSource, RepoName, SecretRef};
 use gantry::sandbox::github::FakeGithub;
 
 const TOKEN: &str = "ghp_gitops";
@@ -68,6 +68,7 @@ fn gitops(source: GitopsSource, pull_request: bool) -> Gitops {
         path: FILE.into(),
         format: GitopsFormat::Kustomize,
         pull_request,
+        token: None,
     }
 }
 
@@ -518,6 +519,173 @@ async fn a_push_rejected_because_the_branch_moved_is_fetched_reapplied_and_retri
                 "initial"
             ]
         );
+    })
+    .await;
+}
+
+/// Git's smart HTTP protocol on 127.0.0.1: the real `git http-backend`
+/// (CGI) behind a small server that demands HTTP Basic credentials, as an
+/// https git host does, and records every `Authorization` it was sent.
+struct HttpGit {
+    url: String,
+    seen: Arc<std::sync::Mutex<Vec<Option<String>>>>,
+}
+
+async fn http_git(root: PathBuf, expected: String) -> HttpGit {
+    use axum::body::{to_bytes, Body};
+    use axum::http::{Request, Response, StatusCode};
+    let seen: Arc<std::sync::Mutex<Vec<Option<String>>>> = Arc::default();
+    let record = seen.clone();
+    let backend = Command::new("git")
+        .arg("--exec-path")
+        .output()
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()).join("git-http-backend"))
+        .expect("git --exec-path");
+    let handler = move |request: Request<Body>| {
+        let (root, expected, record, backend) = (
+            root.clone(),
+            expected.clone(),
+            record.clone(),
+            backend.clone(),
+        );
+        async move {
+            let (parts, body) = request.into_parts();
+            let auth = parts
+                .headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            record.lock().unwrap().push(auth.clone());
+            if auth.as_deref() != Some(expected.as_str()) {
+                return Response::builder()
+                    .status(StatusCode::UNAUTHORIZED)
+                    .header("www-authenticate", "Basic realm=\"git\"")
+                    .body(Body::from("authentication required"))
+                    .unwrap();
+            }
+            let header = |name: &str| {
+                parts
+                    .headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_owned()
+            };
+            let input = to_bytes(body, 64 << 20).await.unwrap();
+            let mut cgi = Command::new(&backend);
+            cgi.env_clear()
+                .env("GIT_PROJECT_ROOT", &root)
+                .env("GIT_HTTP_EXPORT_ALL", "1")
+                .env("REMOTE_USER", "x-access-token")
+                .env("REMOTE_ADDR", "127.0.0.1")
+                .env("REQUEST_METHOD", parts.method.as_str())
+                .env("PATH_INFO", parts.uri.path())
+                .env("QUERY_STRING", parts.uri.query().unwrap_or(""))
+                .env("CONTENT_TYPE", header("content-type"))
+                .env("HTTP_CONTENT_ENCODING", header("content-encoding"))
+                .env("GIT_PROTOCOL", header("git-protocol"))
+                .env("CONTENT_LENGTH", input.len().to_string())
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null());
+            let out = tokio::task::spawn_blocking(move || {
+                let mut child = cgi.spawn().expect("git http-backend runs");
+                let mut stdin = child.stdin.take().unwrap();
+                std::io::Write::write_all(&mut stdin, &input).unwrap();
+                drop(stdin);
+                child.wait_with_output().unwrap().stdout
+            })
+            .await
+            .unwrap();
+            let split = out
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .map(|i| (i, 4))
+                .or_else(|| out.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2)))
+                .expect("CGI headers end");
+            let head = String::from_utf8_lossy(&out[..split.0]).into_owned();
+            let mut response = Response::builder();
+            for line in head.lines() {
+                let (name, value) = line.split_once(':').unwrap();
+                if name.eq_ignore_ascii_case("status") {
+                    let code: u16 = value.trim()[..3].parse().unwrap();
+                    response = response.status(code);
+                } else {
+                    response = response.header(name.trim(), value.trim());
+                }
+            }
+            response
+                .body(Body::from(out[split.0 + split.1..].to_vec()))
+                .unwrap()
+        }
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, axum::Router::new().fallback(handler)).await });
+    HttpGit {
+        url: format!("http://127.0.0.1:{port}/config.git"),
+        seen,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_git_over_http_sends_the_token_and_fails_closed_without_it() {
+    within(async {
+        let d = daemon();
+        let root = d.bare.parent().unwrap().to_path_buf();
+        let token = "glpat-gitops-secret";
+        let expected = format!(
+            "Basic {}",
+            base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                format!("x-access-token:{token}")
+            )
+        );
+        let host = http_git(root, expected.clone()).await;
+        let secrets = tempfile::tempdir().unwrap();
+        let good = secrets.path().join("token");
+        std::fs::write(&good, format!("{token}\n")).unwrap();
+        let mut config = gitops(GitopsSource::Git(host.url.clone()), false);
+        config.token = Some(SecretRef::File(good));
+
+        let change = GitopsWriter::new(None)
+            .commit_image(&config, &app(), &image(), &message())
+            .await
+            .unwrap();
+        assert!(change.changed);
+        assert_eq!(git(&d.bare, &["rev-parse", "main"]), change.commit);
+        assert_eq!(
+            git(&d.bare, &["show", &format!("main:{FILE}")]) + "\n",
+            expected_kustomization()
+        );
+        let seen = host.seen.lock().unwrap().clone();
+        assert!(seen.len() >= 3, "clone and push: {seen:?}");
+        assert!(seen.iter().all(|a| a.as_deref() == Some(expected.as_str())));
+
+        // A wrong token: refused, nothing pushed, and the token is not in the error.
+        let wrong = secrets.path().join("wrong");
+        std::fs::write(&wrong, "not-the-token").unwrap();
+        config.token = Some(SecretRef::File(wrong));
+        let before = git(&d.bare, &["rev-parse", "main"]);
+        let other = image().replace("4f1c", "9e9e");
+        let refused = GitopsWriter::new(None)
+            .commit_image(&config, &app(), &other, &message())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains("git clone failed"), "{refused}");
+        assert!(!refused.contains("not-the-token"), "{refused}");
+        assert_eq!(git(&d.bare, &["rev-parse", "main"]), before);
+
+        // No token at all: the same, without a prompt or a hang.
+        config.token = None;
+        let refused = GitopsWriter::new(None)
+            .commit_image(&config, &app(), &other, &message())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains("git clone failed"), "{refused}");
+        assert_eq!(git(&d.bare, &["rev-parse", "main"]), before);
     })
     .await;
 }

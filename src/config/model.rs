@@ -9,6 +9,7 @@ pub use super::platform::{Discord, Github, GithubAuth, Platforms, Registry, Slac
 
 use super::freeze::FreezeWindow;
 use super::glob::RefPattern;
+use super::secret::SecretRef;
 use super::template::{NamespaceTemplate, TagTemplate};
 use crate::names::{AppName, EnvName, GithubAccount, Identity, PersonId, RoleName};
 
@@ -119,6 +120,9 @@ pub struct Gitops {
     pub format: GitopsFormat,
     /// Whether to open a pull request instead of committing.
     pub pull_request: bool,
+    /// The token sent as HTTP Basic credentials to the git host (transport
+    /// `git` over https), e.g. a GitHub, GitLab or Gitea access token.
+    pub token: Option<SecretRef>,
 }
 
 /// The GitOps config repository.

@@ -134,6 +134,14 @@ impl Config {
                 }
             }
         }
+        for env in &self.envs {
+            if let crate::config::Strategy::Gitops(g) = &env.strategy {
+                add(
+                    &format!("environments.{}.gitops.token", env.name),
+                    g.token.as_ref(),
+                );
+            }
+        }
         if let Some((user, password)) = &self.registry.credentials {
             add("registry.username", Some(user));
             add("registry.password", Some(password));

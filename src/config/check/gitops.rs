@@ -99,13 +99,51 @@ pub(super) fn gitops(ck: &Checker<'_>, path: &KeyPath, raw: &RawGitops) -> Check
             "mode = \"pull-request\" needs transport = \"github\"",
         ));
     }
+    if raw.token.is_some() {
+        let GitopsSource::Git(url) = &source else {
+            return Err(ck.err(
+                &path.key("token"),
+                "token applies only with transport = \"git\"; the github transport uses [platforms.github]",
+            ));
+        };
+        if !sends_secrets_safely(url) {
+            return Err(ck.err(
+                &path.key("token"),
+                format!(
+                    "a token is sent only over https:// (or to this machine), and the url is `{}`",
+                    shown(url)
+                ),
+            ));
+        }
+    }
     Ok(Gitops {
         source,
         branch: branch.clone(),
         path: p.clone(),
         format,
         pull_request,
+        token: raw.token.clone(),
     })
+}
+
+/// Whether credentials may travel to `url`: https, or plain http to a
+/// loopback address.
+fn sends_secrets_safely(url: &str) -> bool {
+    if url.starts_with("https://") {
+        return true;
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let host = rest.split(['/', '?']).next().unwrap_or("");
+    let host = host.rsplit_once(':').map_or(host, |(h, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
+    matches!(host, "127.0.0.1" | "localhost" | "[::1]")
 }
 
 fn git_url(ck: &Checker<'_>, path: &KeyPath, url: &str) -> Checked<String> {

@@ -3,6 +3,8 @@
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
+use crate::config::secret::SecretRef;
+
 /// `[environments.<name>]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -127,6 +129,8 @@ pub(crate) struct RawGitops {
     /// `commit` or `pull-request`. Default: `commit`.
     #[serde(default)]
     pub mode: RawMode,
+    /// Access token for an https git URL (git transport). Default: none.
+    pub token: Option<SecretRef>,
 }
 
 /// `gitops.transport`.

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{GitopsChange, ATTEMPTS};
-use crate::config::Gitops;
+use crate::config::{Gitops, Secret};
 use crate::engine::ports::PortError;
 
 /// Called before each push with the attempt number (1, 2, …).
@@ -26,6 +26,8 @@ pub struct GitTransport {
     author_email: String,
     timeout: Duration,
     before_push: Option<PushHook>,
+    /// `Authorization` header value for https git hosts, when a token is set.
+    authorization: Option<Secret>,
 }
 
 impl Default for GitTransport {
@@ -36,6 +38,7 @@ impl Default for GitTransport {
             author_email: "gantry@localhost".into(),
             timeout: Duration::from_secs(120),
             before_push: None,
+            authorization: None,
         }
     }
 }
@@ -105,8 +108,17 @@ impl GitTransport {
             .env("GIT_ALLOW_PROTOCOL", "https:http:ssh:git:file")
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("LC_ALL", "C")
+            .env_remove("GIT_CONFIG_COUNT")
             .stdin(std::process::Stdio::null())
             .kill_on_drop(true);
+        if let Some(header) = &self.authorization {
+            // Through the environment, which only this user can read, never
+            // on the command line, which every user can.
+            command
+                .env("GIT_CONFIG_COUNT", "1")
+                .env("GIT_CONFIG_KEY_0", "http.extraHeader")
+                .env("GIT_CONFIG_VALUE_0", header.expose());
+        }
         let run = command.output();
         let output = tokio::time::timeout(self.timeout, run)
             .await
@@ -152,6 +164,37 @@ impl GitTransport {
                 "a git URL or branch may not start with `-`".into(),
             ));
         }
+        let this = match &gitops.token {
+            Some(token) => {
+                let token = token
+                    .resolve()
+                    .map_err(|e| PortError::Unauthorised(format!("the GitOps git token: {e}")))?;
+                self.with_token(&token)
+            }
+            None => self.clone(),
+        };
+        this.commit_with(url, gitops, edit, message).await
+    }
+
+    /// A transport that sends `token` as HTTP Basic credentials
+    /// (`x-access-token:<token>`, which GitHub, GitLab and Gitea accept).
+    pub fn with_token(&self, token: &Secret) -> GitTransport {
+        use base64::Engine as _;
+        let basic = base64::engine::general_purpose::STANDARD
+            .encode(format!("x-access-token:{}", token.expose()));
+        GitTransport {
+            authorization: Some(Secret::new(format!("Authorization: Basic {basic}"))),
+            ..self.clone()
+        }
+    }
+
+    async fn commit_with(
+        &self,
+        url: &str,
+        gitops: &Gitops,
+        edit: &(dyn Fn(&str) -> Result<String, PortError> + Sync),
+        message: &str,
+    ) -> Result<GitopsChange, PortError> {
         let scratch = Scratch::new()?;
         let dir = scratch.0.join("repo");
         let dir_text = dir.to_string_lossy().into_owned();
