@@ -6,4 +6,5 @@ pub mod kube;
 pub mod notify;
 pub mod registry;
 pub mod slack;
+pub(crate) mod websocket;
 pub mod wiring;

@@ -20,16 +20,13 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::adapters::websocket::{next_payload, reconnecting, Backoff, Ended, HELLO_TIMEOUT};
 use crate::config::Secret;
 use crate::engine::{Conversation, Engine, Reaction};
 use crate::names::Identity;
 
 /// `GUILDS` (1 << 0) and `GUILD_MESSAGE_REACTIONS` (1 << 10).
 pub const INTENTS: u64 = (1 << 0) | (1 << 10);
-/// Longest wait between reconnection attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
-/// How long Hello may take after connecting.
-const HELLO_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// What the gateway client needs.
 #[derive(Clone)]
@@ -57,15 +54,6 @@ pub struct Counted {
     pub message: String,
     /// What it means.
     pub reaction: Reaction,
-}
-
-/// Why a session ended.
-#[derive(Debug)]
-enum Ended {
-    /// Reconnect after a pause.
-    Retry(String),
-    /// Give up: a close code Discord documents as final.
-    Fatal(String),
 }
 
 impl GatewaySettings {
@@ -108,20 +96,11 @@ impl GatewaySettings {
                 handle(&engine, counted).await;
             }
         });
-        let mut backoff = Duration::from_secs(1);
-        loop {
-            match self.session(&tx, &mut backoff).await {
-                Ended::Fatal(why) => {
-                    eprintln!("discord gateway: stopped: {why}");
-                    return;
-                }
-                Ended::Retry(why) => {
-                    eprintln!("discord gateway: {why}; reconnecting in {backoff:?}");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                }
-            }
-        }
+        let (this, tx) = (&self, &tx);
+        reconnecting("discord gateway", |backoff| async move {
+            this.session(tx, &backoff).await
+        })
+        .await;
     }
 
     /// `GET /api/v10/gateway/bot`: the WebSocket URL.
@@ -160,7 +139,7 @@ impl GatewaySettings {
     }
 
     /// One connection, until it ends.
-    async fn session(&self, tx: &mpsc::UnboundedSender<Counted>, backoff: &mut Duration) -> Ended {
+    async fn session(&self, tx: &mpsc::UnboundedSender<Counted>, backoff: &Backoff) -> Ended {
         let url = match self.gateway_url().await {
             Ok(url) => url,
             Err(ended) => return ended,
@@ -170,12 +149,13 @@ impl GatewaySettings {
             Err(e) => return Ended::Retry(format!("cannot connect: {e}")),
         };
         let (mut write, mut read) = socket.split();
-        let hello = match tokio::time::timeout(HELLO_TIMEOUT, next_payload(&mut read)).await {
-            Ok(Ok(p)) if p["op"] == 10 => p,
-            Ok(Ok(p)) => return Ended::Retry(format!("expected Hello, got op {}", p["op"])),
-            Ok(Err(ended)) => return ended,
-            Err(_) => return Ended::Retry("no Hello".into()),
-        };
+        let hello =
+            match tokio::time::timeout(HELLO_TIMEOUT, next_payload(&mut read, final_close)).await {
+                Ok(Ok(p)) if p["op"] == 10 => p,
+                Ok(Ok(p)) => return Ended::Retry(format!("expected Hello, got op {}", p["op"])),
+                Ok(Err(ended)) => return ended,
+                Err(_) => return Ended::Retry("no Hello".into()),
+            };
         let interval = hello["d"]["heartbeat_interval"].as_u64().unwrap_or(41_250);
         let identify = json!({ "op": 2, "d": {
             "token": self.token.expose(),
@@ -203,7 +183,7 @@ impl GatewaySettings {
                     }
                     continue;
                 }
-                payload = next_payload(&mut read) => match payload {
+                payload = next_payload(&mut read, final_close) => match payload {
                     Ok(p) => p,
                     Err(ended) => return ended,
                 },
@@ -225,7 +205,7 @@ impl GatewaySettings {
                     let t = payload["t"].as_str().unwrap_or_default();
                     if t == "READY" {
                         me = payload["d"]["user"]["id"].as_str().map(str::to_owned);
-                        *backoff = Duration::from_secs(1);
+                        backoff.reset();
                         eprintln!("discord gateway: ready");
                     } else if let Some(counted) = self.interpret(t, &payload["d"], me.as_deref()) {
                         let _ = tx.send(counted);
@@ -237,33 +217,11 @@ impl GatewaySettings {
     }
 }
 
-/// The next JSON payload, or why the connection ended.
-async fn next_payload<S>(read: &mut S) -> Result<Value, Ended>
-where
-    S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
-{
-    loop {
-        let text = match read.next().await {
-            None => return Err(Ended::Retry("connection closed".into())),
-            Some(Err(e)) => return Err(Ended::Retry(format!("connection failed: {e}"))),
-            Some(Ok(Message::Text(text))) => text.to_string(),
-            Some(Ok(Message::Close(frame))) => {
-                let (code, reason) = frame
-                    .map(|f| (u16::from(f.code), f.reason.to_string()))
-                    .unwrap_or((1000, String::new()));
-                let why = format!("closed with {code} {reason}");
-                return Err(if matches!(code, 4004 | 4010..=4014) {
-                    Ended::Fatal(why)
-                } else {
-                    Ended::Retry(why)
-                });
-            }
-            Some(Ok(_)) => continue,
-        };
-        if let Ok(value) = serde_json::from_str(&text) {
-            return Ok(value);
-        }
-    }
+/// Close codes Discord documents as final: authentication failed (4004),
+/// invalid shard (4010), sharding required (4011), invalid API version
+/// (4012), invalid or disallowed intents (4013, 4014).
+fn final_close(code: u16) -> bool {
+    matches!(code, 4004 | 4010..=4014)
 }
 
 /// Counts one reaction; a refusal is said in the channel.

@@ -20,16 +20,12 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::adapters::websocket::{next_payload, reconnecting, Backoff, Ended, HELLO_TIMEOUT};
 use crate::config::Secret;
 use crate::engine::{system_clock, Engine};
 use crate::server::slack::{run_command, CommandAnswer, SlashCommand};
 use crate::server::slack_events::{handle_event, handle_interaction_payload};
 use crate::server::{slack_escape, Metrics, ServerState, SlackInbound};
-
-/// Longest wait between reconnection attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
-/// How long `hello` may take after connecting.
-const HELLO_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// What the Socket Mode client needs.
 #[derive(Clone)]
@@ -49,15 +45,6 @@ pub struct SocketSettings {
 /// The Socket Mode client.
 pub struct SocketMode;
 
-/// Why a session ended.
-#[derive(Debug)]
-enum Ended {
-    /// Reconnect after a pause.
-    Retry(String),
-    /// Give up: Slack refused the app token.
-    Fatal(String),
-}
-
 impl SocketMode {
     /// Runs the client until Slack refuses the token: connects, handles
     /// envelopes, reconnects with backoff.
@@ -76,20 +63,11 @@ impl SocketMode {
             metrics: Metrics::default(),
             clock: system_clock(),
         });
-        let mut backoff = Duration::from_secs(1);
-        loop {
-            match session(&settings, &state, &mut backoff).await {
-                Ended::Fatal(why) => {
-                    eprintln!("slack socket mode: stopped: {why}");
-                    return;
-                }
-                Ended::Retry(why) => {
-                    eprintln!("slack socket mode: {why}; reconnecting in {backoff:?}");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                }
-            }
-        }
+        let (settings, state) = (&settings, &state);
+        reconnecting("slack socket mode", |backoff| async move {
+            session(settings, state, &backoff).await
+        })
+        .await;
     }
 }
 
@@ -136,11 +114,7 @@ async fn open(settings: &SocketSettings) -> Result<String, Ended> {
 }
 
 /// One connection, until it ends.
-async fn session(
-    settings: &SocketSettings,
-    state: &Arc<ServerState>,
-    backoff: &mut Duration,
-) -> Ended {
+async fn session(settings: &SocketSettings, state: &Arc<ServerState>, backoff: &Backoff) -> Ended {
     let url = match open(settings).await {
         Ok(url) => url,
         Err(ended) => return ended,
@@ -150,16 +124,16 @@ async fn session(
         Err(e) => return Ended::Retry(format!("cannot connect: {e}")),
     };
     let (mut write, mut read) = socket.split();
-    match tokio::time::timeout(HELLO_TIMEOUT, next_payload(&mut read)).await {
+    match tokio::time::timeout(HELLO_TIMEOUT, next_payload(&mut read, never)).await {
         Ok(Ok(p)) if p["type"] == "hello" => {}
         Ok(Ok(p)) => return Ended::Retry(format!("expected hello, got {}", p["type"])),
         Ok(Err(ended)) => return ended,
         Err(_) => return Ended::Retry("no hello".into()),
     }
-    *backoff = Duration::from_secs(1);
+    backoff.reset();
     eprintln!("slack socket mode: connected");
     loop {
-        let payload = match next_payload(&mut read).await {
+        let payload = match next_payload(&mut read, never).await {
             Ok(p) => p,
             Err(ended) => return ended,
         };
@@ -230,26 +204,8 @@ async fn envelope(state: &Arc<ServerState>, id: &str, envelope: &Value) -> Optio
     None
 }
 
-/// The next JSON payload, or why the connection ended.
-async fn next_payload<S>(read: &mut S) -> Result<Value, Ended>
-where
-    S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
-{
-    loop {
-        let text = match read.next().await {
-            None => return Err(Ended::Retry("connection closed".into())),
-            Some(Err(e)) => return Err(Ended::Retry(format!("connection failed: {e}"))),
-            Some(Ok(Message::Text(text))) => text.to_string(),
-            Some(Ok(Message::Close(frame))) => {
-                let (code, reason) = frame
-                    .map(|f| (u16::from(f.code), f.reason.to_string()))
-                    .unwrap_or((1000, String::new()));
-                return Err(Ended::Retry(format!("closed with {code} {reason}")));
-            }
-            Some(Ok(_)) => continue,
-        };
-        if let Ok(value) = serde_json::from_str(&text) {
-            return Ok(value);
-        }
-    }
+/// Slack ends Socket Mode sessions with `disconnect` messages, never with
+/// a close code that means "stop".
+fn never(_code: u16) -> bool {
+    false
 }
