@@ -183,3 +183,23 @@ fn a_missing_data_directory_is_named_and_not_created() {
         assert!(!missing.exists(), "{sub}");
     }
 }
+
+#[test]
+fn a_store_written_in_a_newer_layout_is_refused_by_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    store_with(dir.path(), 2);
+    {
+        let db = raw_open(dir.path());
+        let meta = db.open_tree("meta").unwrap();
+        meta.insert("layout", &3u64.to_be_bytes()[..]).unwrap();
+        db.flush().unwrap();
+    }
+    let data = dir.path().to_str().unwrap();
+    for sub in ["verify", "export", "list"] {
+        let out = gantry(&["audit", sub, "--data", data]);
+        assert_eq!(out.status.code(), Some(1), "{sub}");
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains(data), "{sub}: {stderr}");
+        assert!(stderr.contains("layout version 3"), "{sub}: {stderr}");
+    }
+}

@@ -322,34 +322,195 @@ fn a_chain_shorter_than_what_was_flushed_is_refused() {
     assert_eq!(Store::open(dir.path()).unwrap().chain_head().seq, 3);
 }
 
+fn seqs(events: Vec<gantry::store::AuditEvent>) -> Vec<u64> {
+    events.iter().map(|e| e.seq).collect()
+}
+
+/// Asserts what `fill(n)` indexes for `n` = 12, with seq 13 and on absent.
+fn assert_indexed_like_fill_12(store: &Store) {
+    assert_eq!(seqs(store.history("dev", 100).unwrap()), [10, 7, 4, 1]);
+    assert_eq!(seqs(store.history("prod", 100).unwrap()), [11, 8, 5, 2]);
+    assert_eq!(
+        seqs(store.by_actor("github:octocat", 100).unwrap()),
+        [12, 10, 8, 6, 4, 2]
+    );
+    assert_eq!(
+        seqs(store.by_actor("slack:U1", 100).unwrap()),
+        [11, 9, 7, 5, 3, 1]
+    );
+}
+
 #[test]
-fn missing_index_entries_are_repaired_at_open() {
+fn events_written_but_not_indexed_before_a_crash_are_indexed_at_open() {
+    // A crash after sled wrote some events but before the flush that writes
+    // their index entries: build that state from a twin store.
+    let twin = tempfile::tempdir().unwrap();
+    fill(&Store::open(twin.path()).unwrap(), 12);
     let dir = tempfile::tempdir().unwrap();
-    fill(&Store::open(dir.path()).unwrap(), 12);
-    // A crash between an event and its index entries loses the newest ones;
-    // seq 3 stands for an old loss that open does not go looking for.
-    let key = |name: &str, seq: u64| [name.as_bytes(), &[0], &seq.to_be_bytes()].concat();
-    with_raw_tree(dir.path(), "audit_by_env", |index| {
-        for (env, seq) in [("dev", 10), ("prod", 11)] {
-            assert!(index.remove(key(env, seq)).unwrap().is_some());
-        }
-    });
-    with_raw_tree(dir.path(), "audit_by_actor", |index| {
-        for (actor, seq) in [("slack:U1", 11), ("github:octocat", 12), ("slack:U1", 3)] {
-            assert!(index.remove(key(actor, seq)).unwrap().is_some());
+    fill(&Store::open(dir.path()).unwrap(), 7);
+    let events: Vec<_> = {
+        let db = raw_open(twin.path());
+        let audit = db.open_tree("audit").unwrap();
+        audit
+            .range(8u64.to_be_bytes()..)
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(events.len(), 5);
+    with_raw_tree(dir.path(), "audit", |audit| {
+        for (key, value) in events {
+            audit.insert(key, value).unwrap();
         }
     });
     let store = Store::open(dir.path()).unwrap();
-    let seqs =
-        |events: Vec<gantry::store::AuditEvent>| events.iter().map(|e| e.seq).collect::<Vec<_>>();
-    assert_eq!(seqs(store.history("prod", 2).unwrap()), [11, 8]);
-    assert_eq!(seqs(store.history("dev", 2).unwrap()), [10, 7]);
-    assert_eq!(seqs(store.by_actor("github:octocat", 1).unwrap()), [12]);
-    // Only the tail is repaired: open must not scan the whole chain.
-    assert_eq!(
-        seqs(store.by_actor("slack:U1", 100).unwrap()),
-        [11, 9, 7, 5, 1]
+    assert_eq!(store.chain_head().seq, 12);
+    assert_indexed_like_fill_12(&store);
+    assert_eq!(store.verify().unwrap().first_bad, None);
+    let next = store.append(event(12, Some("dev"), "slack:U1")).unwrap();
+    assert_eq!(next.seq, 13);
+    assert_eq!(seqs(store.history("dev", 2).unwrap()), [13, 10]);
+}
+
+#[test]
+fn a_lost_or_damaged_index_is_built_again_from_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    fill(&Store::open(dir.path()).unwrap(), 12);
+    with_raw_tree(dir.path(), "audit_index", |index| index.clear().unwrap());
+    assert_indexed_like_fill_12(&Store::open(dir.path()).unwrap());
+
+    // The through-seq unreadable, and a chunk that lost seqs 1, 4 and 7.
+    with_raw_tree(dir.path(), "audit_index", |index| {
+        index.insert([0xff], &b"?"[..]).unwrap();
+        let key = [&b"edev\0"[..], &10u64.to_be_bytes()].concat();
+        assert!(index
+            .insert(key, &10u64.to_be_bytes()[..])
+            .unwrap()
+            .is_some());
+    });
+    assert_indexed_like_fill_12(&Store::open(dir.path()).unwrap());
+}
+
+#[test]
+fn an_index_ahead_of_a_shortened_chain_is_built_again() {
+    let dir = tempfile::tempdir().unwrap();
+    fill(&Store::open(dir.path()).unwrap(), 14);
+    // The chain lost its tail and the operator accepted that (see
+    // `a_chain_shorter_than_what_was_flushed_is_refused`).
+    with_raw_tree(dir.path(), "audit", |audit| {
+        for seq in [13u64, 14] {
+            audit.remove(seq.to_be_bytes()).unwrap();
+        }
+    });
+    std::fs::remove_file(dir.path().join("audit-head")).unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    assert_indexed_like_fill_12(&store);
+    // New events take seqs 13 and 14 again: only they are found under them.
+    store
+        .append(event(20, Some("prod"), "console:ops"))
+        .unwrap();
+    store.append(event(21, None, "github:octocat")).unwrap();
+    store.flush().unwrap();
+    assert_eq!(seqs(store.history("prod", 2).unwrap()), [13, 11]);
+    assert_eq!(seqs(store.history("dev", 1).unwrap()), [10]);
+    assert_eq!(seqs(store.by_actor("console:ops", 5).unwrap()), [13]);
+    assert_eq!(seqs(store.by_actor("github:octocat", 2).unwrap()), [14, 12]);
+    assert_eq!(seqs(store.by_actor("slack:U1", 1).unwrap()), [11]);
+}
+
+#[test]
+fn a_store_of_the_first_layout_is_upgraded_at_open() {
+    // Layout 1: no `layout` key, one index key per event in two trees.
+    let twin = tempfile::tempdir().unwrap();
+    fill(&Store::open(twin.path()).unwrap(), 12);
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let events: Vec<_> = {
+            let db = raw_open(twin.path());
+            let audit = db.open_tree("audit").unwrap();
+            audit.iter().map(Result::unwrap).collect()
+        };
+        let db = raw_open(dir.path());
+        let audit = db.open_tree("audit").unwrap();
+        for (key, value) in events {
+            audit.insert(key, value).unwrap();
+        }
+        let key = |name: &str, seq: u64| [name.as_bytes(), &[0], &seq.to_be_bytes()].concat();
+        let env = db.open_tree("audit_by_env").unwrap();
+        env.insert(key("prod", 11), &[]).unwrap();
+        let actor = db.open_tree("audit_by_actor").unwrap();
+        actor.insert(key("slack:U1", 11), &[]).unwrap();
+        db.flush().unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_indexed_like_fill_12(&store);
+    assert_eq!(store.verify().unwrap().first_bad, None);
+    drop(store);
+
+    let db = raw_open(dir.path());
+    let trees: Vec<_> = db.tree_names().iter().map(|n| n.to_vec()).collect();
+    assert!(!trees.contains(&b"audit_by_env".to_vec()), "{trees:?}");
+    assert!(!trees.contains(&b"audit_by_actor".to_vec()), "{trees:?}");
+    let layout = db.open_tree("meta").unwrap().get("layout").unwrap();
+    assert_eq!(layout.as_deref(), Some(&2u64.to_be_bytes()[..]));
+}
+
+#[test]
+fn a_store_of_a_newer_layout_is_refused_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data");
+    fill(&Store::open(&path).unwrap(), 3);
+    with_raw_tree(&path, "meta", |meta| {
+        meta.insert("layout", &3u64.to_be_bytes()[..]).unwrap();
+    });
+    let err = Store::open(&path).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        matches!(
+            err,
+            StoreError::Layout {
+                found: 3,
+                supported: 2,
+                ..
+            }
+        ),
+        "{message}"
     );
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    // Nothing was changed: back at layout 2, the store opens with its chain.
+    with_raw_tree(&path, "meta", |meta| {
+        meta.insert("layout", &2u64.to_be_bytes()[..]).unwrap();
+    });
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.chain_head().seq, 3);
+    assert_eq!(store.verify().unwrap().first_bad, None);
+}
+
+#[test]
+fn queries_see_events_appended_since_the_last_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    fill(&store, 3);
+    store.append(event(3, Some("prod"), "console:ops")).unwrap();
+    assert_eq!(seqs(store.history("prod", 5).unwrap()), [4, 2]);
+    store.append(event(4, Some("prod"), "console:ops")).unwrap();
+    assert_eq!(seqs(store.by_actor("console:ops", 5).unwrap()), [5, 4]);
+    assert_eq!(seqs(store.history("prod", 5).unwrap()), [5, 4, 2]);
+    // More events than are ever kept waiting in memory, none flushed.
+    for i in 0..5_000 {
+        store
+            .append(event(10 + i, Some("dev"), "console:bulk"))
+            .unwrap();
+    }
+    assert_eq!(store.history("dev", 10_000).unwrap().len(), 5_001);
+    assert_eq!(
+        seqs(store.by_actor("console:bulk", 2).unwrap()),
+        [5_005, 5_004]
+    );
+    store.flush().unwrap();
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.history("dev", 10_000).unwrap().len(), 5_001);
+    assert_eq!(seqs(store.history("prod", 5).unwrap()), [5, 4, 2]);
 }
 
 #[test]
@@ -357,8 +518,6 @@ fn history_by_actor_and_list_filter_newest_first() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     fill(&store, 30);
-    let seqs =
-        |events: Vec<gantry::store::AuditEvent>| events.iter().map(|e| e.seq).collect::<Vec<_>>();
     assert_eq!(seqs(store.history("prod", 3).unwrap()), [29, 26, 23]);
     assert_eq!(
         seqs(store.history("staging", 3).unwrap()),

@@ -1,22 +1,16 @@
 //! The audit trail: a hash chain of events (encoding in `chain.rs`),
-//! indexed by environment and by actor.
+//! indexed by environment and by actor (`index.rs`).
 //!
-//! An append writes its event, then its index entries (`name`, 0x00, seq
-//! big-endian, in `audit_by_env` and `audit_by_actor`). `open` reads only the
-//! newest event and repairs the index entries a crash left out.
+//! An append writes its event and notes its index entries, which are written
+//! with the next flush. `open` reads only the newest event, then indexes the
+//! events a crash left without entries.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::chain::{event_hash, hash_bytes, seal, GENESIS_HASH};
+use super::index::{Pending, PENDING_EVENTS};
 use super::{be_u64, io, Store, StoreError};
-
-/// How far back from the newest event `open` looks for missing index entries.
-///
-/// Appends are serialised and write their event before its index entries,
-/// so a crash can leave only the newest event unindexed; the window is a
-/// margin, and keeps `open` fast whatever happened.
-const REPAIR_WINDOW: usize = 1_000;
 
 /// An event to append; the store assigns its seq and hashes.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,6 +85,8 @@ pub(super) struct Head {
     pub(super) hash: String,
     /// Set when the newest event cannot be read: appending is refused.
     pub(super) broken: Option<(u64, String)>,
+    /// Index entries of events appended since the index was last written.
+    pub(super) pending: Pending,
 }
 
 impl Default for Head {
@@ -99,6 +95,7 @@ impl Default for Head {
             next_seq: 1,
             hash: GENESIS_HASH.to_owned(),
             broken: None,
+            pending: Pending::default(),
         }
     }
 }
@@ -148,10 +145,10 @@ impl Store {
         }
         head.next_seq = seq + 1;
         head.hash.clone_from(&stored.hash);
-        // Index entries follow their event, still under the lock, so only the
-        // newest event can lack them after a crash; `open` repairs that.
-        for (tree, name, key) in self.index_keys(&stored) {
-            tree.insert(key, &[]).map_err(|e| io("write", name, &e))?;
+        // Noted under the lock, so entries wait in seq order.
+        head.pending.add(seq, stored.env.as_deref(), &stored.actor);
+        if head.pending.events() >= PENDING_EVENTS {
+            self.write_pending(&mut head)?;
         }
         drop(head);
         Ok(stored)
@@ -223,7 +220,7 @@ impl Store {
         Ok(report)
     }
 
-    /// Reads the newest event to find where the chain continues, then repairs its indexes.
+    /// Reads the newest event to find where the chain continues.
     pub(super) fn recover_head(&self) -> Result<Head, StoreError> {
         let Some((key, value)) = self
             .inner
@@ -237,6 +234,7 @@ impl Store {
             next_seq: seq.saturating_add(1),
             hash: String::new(),
             broken: Some((seq, reason)),
+            pending: Pending::default(),
         };
         let Some(seq) = be_u64(&key) else {
             return Ok(broken(0, format!("undecodable key {}", hex::encode(&key))));
@@ -251,62 +249,12 @@ impl Store {
                 "the newest event does not match its key or hash".to_owned(),
             ));
         }
-        self.repair_indexes()?;
         Ok(Head {
             next_seq: seq + 1,
             hash: event.hash,
             broken: None,
+            pending: Pending::default(),
         })
-    }
-
-    /// Writes index entries missing for the newest events; returns how many were written.
-    fn repair_indexes(&self) -> Result<usize, StoreError> {
-        let mut written = 0;
-        for entry in self.inner.audit.iter().rev().take(REPAIR_WINDOW) {
-            let (_, value) = entry.map_err(|e| io("read", "audit", &e))?;
-            let Ok(event) = serde_json::from_slice::<AuditEvent>(&value) else {
-                // `verify` reports it; an unreadable event has no index to repair.
-                continue;
-            };
-            let mut complete = true;
-            for (tree, name, index) in self.index_keys(&event) {
-                if !tree
-                    .contains_key(&index)
-                    .map_err(|e| io("read", name, &e))?
-                {
-                    tree.insert(index, &[]).map_err(|e| io("write", name, &e))?;
-                    complete = false;
-                    written += 1;
-                }
-            }
-            if complete {
-                break;
-            }
-        }
-        if written > 0 {
-            self.flush()?;
-        }
-        Ok(written)
-    }
-
-    /// The index entries an event needs: (tree, tree name, key).
-    fn index_keys<'a>(
-        &'a self,
-        event: &'a AuditEvent,
-    ) -> impl Iterator<Item = (&'a sled::Tree, &'static str, Vec<u8>)> + 'a {
-        let actor = (
-            &self.inner.audit_by_actor,
-            "audit_by_actor",
-            index_key(&event.actor, event.seq),
-        );
-        let env = event.env.as_ref().map(|env| {
-            (
-                &self.inner.audit_by_env,
-                "audit_by_env",
-                index_key(env, event.seq),
-            )
-        });
-        std::iter::once(actor).chain(env)
     }
 }
 
@@ -321,15 +269,6 @@ pub(super) fn check_name(field: &'static str, value: &str) -> Result<(), StoreEr
     Ok(())
 }
 
-/// `name`, 0x00, seq big-endian.
-pub(super) fn index_key(name: &str, seq: u64) -> Vec<u8> {
-    let mut key = Vec::with_capacity(name.len() + 9);
-    key.extend_from_slice(name.as_bytes());
-    key.push(0);
-    key.extend_from_slice(&seq.to_be_bytes());
-    key
-}
-
 pub(super) fn seq_text(key: &[u8]) -> String {
     be_u64(key).map_or_else(|| hex::encode(key), |seq| seq.to_string())
 }
@@ -337,13 +276,6 @@ pub(super) fn seq_text(key: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn index_keys_sort_by_name_then_seq() {
-        assert!(index_key("prod", 2) < index_key("prod", 256));
-        assert!(index_key("prod", u64::MAX) < index_key("prod-eu", 0));
-        assert_eq!(index_key("a", 1), [b'a', 0, 0, 0, 0, 0, 0, 0, 0, 1]);
-    }
 
     #[test]
     fn names_with_nul_are_refused() {

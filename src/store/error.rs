@@ -35,6 +35,19 @@ pub enum StoreError {
         /// What the storage engine reported.
         detail: String,
     },
+    /// The store was written in a layout this Gantry does not know, by a newer Gantry.
+    #[error(
+        "the store at {path} has layout version {found}, but this Gantry reads versions up to \
+         {supported}; it was kept as is; run the Gantry that wrote it, or a newer one"
+    )]
+    Layout {
+        /// The store's directory.
+        path: PathBuf,
+        /// The version the store records.
+        found: u64,
+        /// The newest version this Gantry reads.
+        supported: u64,
+    },
     /// The directory holds no store and the caller asked not to create one.
     #[error("there is no store at {path} (give the right directory with --data)")]
     Missing {

@@ -14,9 +14,9 @@
 //! | `locks` | lock key (UTF-8) | JSON [`LockRecord`] |
 //! | `deliveries` | platform delivery id (UTF-8) | first-seen unix seconds, i64 big-endian |
 //! | `messages` | caller's key (UTF-8) | JSON [`MessageRef`] |
-//! | `meta` | name (UTF-8) | counters |
+//! | `meta` | name (UTF-8) | counters, the layout version (`layout.rs`) |
 //! | `audit` | seq, u64 big-endian | JSON [`AuditEvent`] |
-//! | `audit_by_env`, `audit_by_actor` | name, 0x00, seq big-endian | empty |
+//! | `audit_index` | env or actor, newest seq | seqs of that env or actor (`index.rs`) |
 //!
 //! Beside the engine's files, `audit-head` records the newest flushed seq, so
 //! that a store the engine silently shortened fails to open (see `mark.rs`).
@@ -25,6 +25,8 @@ mod anchor;
 mod audit;
 mod chain;
 mod error;
+mod index;
+mod layout;
 mod mark;
 mod query;
 mod records;
@@ -65,9 +67,8 @@ struct Inner {
     messages: sled::Tree,
     meta: sled::Tree,
     audit: sled::Tree,
-    audit_by_env: sled::Tree,
-    audit_by_actor: sled::Tree,
-    /// Next seq and head hash; holding it serialises appends.
+    audit_index: sled::Tree,
+    /// Next seq, head hash and unwritten index entries; holding it serialises appends.
     head: Mutex<Head>,
     /// The seq last recorded in the flushed-head mark.
     marked: Mutex<u64>,
@@ -90,19 +91,22 @@ impl Store {
     ///
     /// A damaged store is reported with its path and kept: it is never
     /// deleted or recreated (sled's own recovery may rewrite part of its log).
+    /// A store of an older layout is upgraded; one of a newer layout is refused.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         let db = open_engine(dir)?;
         let tree = |name: &'static str| db.open_tree(name).map_err(|e| open_error(dir, &e));
+        // Before any other tree is opened (which may create it).
+        let meta = tree("meta")?;
+        let layout = layout::check(dir, &meta)?;
         let inner = Inner {
             path: dir.to_path_buf(),
             requests: tree("requests")?,
             locks: tree("locks")?,
             deliveries: tree("deliveries")?,
             messages: tree("messages")?,
-            meta: tree("meta")?,
+            meta,
             audit: tree("audit")?,
-            audit_by_env: tree("audit_by_env")?,
-            audit_by_actor: tree("audit_by_actor")?,
+            audit_index: tree(index::TREE)?,
             head: Mutex::new(Head::default()),
             marked: Mutex::new(0),
             tickets: std::sync::atomic::AtomicU64::new(0),
@@ -120,6 +124,8 @@ impl Store {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = marked;
         let head = store.recover_head()?;
         *store.head() = head;
+        store.catch_up_index()?;
+        store.finish_upgrade(layout)?;
         Ok(store)
     }
 
@@ -143,7 +149,7 @@ impl Store {
 
     /// Makes every write so far durable.
     pub fn flush(&self) -> Result<(), StoreError> {
-        let head = self.chain_head();
+        let head = self.write_index()?;
         self.inner.db.flush().map_err(|e| io("flush", "*", &e))?;
         self.write_mark(&head)
     }
@@ -168,7 +174,7 @@ impl Store {
 
     /// Makes every write so far durable, without blocking the calling task.
     pub async fn flush_async(&self) -> Result<(), StoreError> {
-        let head = self.chain_head();
+        let head = self.write_index()?;
         self.inner
             .db
             .flush_async()

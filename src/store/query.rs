@@ -1,7 +1,8 @@
 //! Reading the audit trail: by environment, by actor, by seq.
 
-use super::audit::{check_name, index_key, seq_text, AuditEvent, ListFilter};
-use super::{be_u64, decode, io, Store, StoreError};
+use super::audit::{check_name, seq_text, AuditEvent, ListFilter};
+use super::index::{chunk_key, chunk_seqs, prefix, IndexKind, TREE};
+use super::{decode, io, Store, StoreError};
 
 impl Store {
     /// The newest events for `env`, newest first.
@@ -38,25 +39,32 @@ impl Store {
                     .is_none_or(|e| event.env.as_ref() == Some(e))
         };
         let indexed = match (&filter.env, &filter.actor) {
-            (Some(env), _) => Some((&self.inner.audit_by_env, "audit_by_env", "env", env)),
-            (None, Some(actor)) => {
-                Some((&self.inner.audit_by_actor, "audit_by_actor", "actor", actor))
-            }
+            (Some(env), _) => Some((IndexKind::Env, "env", env)),
+            (None, Some(actor)) => Some((IndexKind::Actor, "actor", actor)),
             (None, None) => None,
         };
-        if let Some((tree, tree_name, field, name)) = indexed {
+        if let Some((kind, field, name)) = indexed {
             check_name(field, name)?;
-            let (from, to) = (index_key(name, since), index_key(name, u64::MAX));
-            for entry in tree.range(from..=to).rev() {
-                let (key, _) = entry.map_err(|e| io("read", tree_name, &e))?;
-                let Some(seq) = key.len().checked_sub(8).and_then(|at| be_u64(&key[at..])) else {
-                    continue;
-                };
-                // An entry without its event cannot come from `append`; skip it.
-                if let Some(event) = self.event(seq)?.filter(|e| keep(e)) {
-                    found.push(event);
-                    if found.len() == limit {
-                        break;
+            // Entries of unflushed events wait in memory until written.
+            self.write_index()?;
+            let prefix = prefix(kind, name);
+            let (from, to) = (chunk_key(&prefix, since), chunk_key(&prefix, u64::MAX));
+            let mut older_than = None;
+            'chunks: for entry in self.inner.audit_index.range(from..=to).rev() {
+                let (_, value) = entry.map_err(|e| io("read", TREE, &e))?;
+                for seq in chunk_seqs(&value).rev() {
+                    // Chunks hold disjoint runs of seqs, so these come newest
+                    // first; were a damaged index to repeat one, it is shown once.
+                    if seq < since || older_than.is_some_and(|older: u64| seq >= older) {
+                        continue;
+                    }
+                    older_than = Some(seq);
+                    // An entry whose event is missing or differs cannot come from `append`; skip it.
+                    if let Some(event) = self.event(seq)?.filter(|e| keep(e)) {
+                        found.push(event);
+                        if found.len() == limit {
+                            break 'chunks;
+                        }
                     }
                 }
             }
