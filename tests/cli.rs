@@ -155,3 +155,45 @@ fn readme_command_reference_is_current() {
         "README command reference is stale: regenerate it with `gantry help --markdown`"
     );
 }
+
+#[test]
+fn bench_emits_signed_distinct_commands_for_an_outside_load_generator() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("requests.tsv");
+    let out = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .env("BENCH_SECRET", "s3cret")
+        .args([
+            "bench",
+            "--secret-env",
+            "BENCH_SECRET",
+            "-n",
+            "3",
+            "--text",
+            "whoami",
+            "--emit",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3);
+    let secret = [gantry::config::Secret::new("s3cret".into())];
+    let mut bodies = std::collections::BTreeSet::new();
+    for line in lines {
+        let [ts, signature, body] = line.split('\t').collect::<Vec<_>>()[..] else {
+            panic!("three fields: {line}");
+        };
+        let now: i64 = ts.parse().unwrap();
+        gantry::server::verify::slack(&secret, Some(ts), Some(signature), body.as_bytes(), now)
+            .expect("a valid Slack signature");
+        assert!(body.contains("text=whoami"), "{body}");
+        bodies.insert(body.to_owned());
+    }
+    assert_eq!(bodies.len(), 3, "each one a new delivery");
+}

@@ -40,6 +40,11 @@ pub struct BenchArgs {
     /// Environment variable holding the Slack signing secret.
     #[arg(long, default_value = "SLACK_SIGNING_SECRET")]
     secret_env: String,
+    /// Send nothing: write the N signed commands to FILE, one per line as
+    /// `timestamp TAB signature TAB body`, for `wrk -s benches/wrk/slack.lua`
+    /// (signatures stay valid for 5 minutes).
+    #[arg(long, value_name = "FILE")]
+    emit: Option<std::path::PathBuf>,
 }
 
 /// Runs the load and prints the figures.
@@ -52,6 +57,19 @@ pub fn run(args: &BenchArgs) -> ExitCode {
     };
     if args.rate == 0 || args.requests == 0 || args.concurrency == 0 {
         return fail("--requests, --rate and --concurrency must be at least 1");
+    }
+    if let Some(file) = &args.emit {
+        return match emit(args, &secret, file) {
+            Ok(()) => {
+                println!(
+                    "wrote {} signed commands to {}",
+                    args.requests,
+                    file.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(format!("cannot write {}: {e}", file.display())),
+        };
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -68,6 +86,38 @@ pub fn run(args: &BenchArgs) -> ExitCode {
         }
         Err(e) => fail(e),
     }
+}
+
+/// One slash command's form body; `nonce` makes each one a new delivery.
+fn body(args: &BenchArgs, nonce: &str) -> String {
+    serde_urlencoded::to_string([
+        ("team_id", args.team.as_str()),
+        ("user_id", args.user.as_str()),
+        ("channel_id", "CBENCH"),
+        ("command", "/gantry"),
+        ("text", args.text.as_str()),
+        ("trigger_id", nonce),
+    ])
+    .unwrap_or_default()
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
+}
+
+/// Writes the signed requests for an outside load generator.
+fn emit(args: &BenchArgs, secret: &str, file: &std::path::Path) -> std::io::Result<()> {
+    use std::io::Write;
+    let ts = unix_now();
+    let mut out = std::io::BufWriter::new(std::fs::File::create(file)?);
+    for i in 0..args.requests {
+        let body = body(args, &format!("wrk-{ts}-{i}"));
+        let signature = slack_signature(secret, ts, body.as_bytes());
+        writeln!(out, "{ts}\t{signature}\t{body}")?;
+    }
+    out.flush()
 }
 
 async fn load(args: &BenchArgs, secret: String) -> Result<String, String> {
@@ -90,23 +140,10 @@ async fn load(args: &BenchArgs, secret: String) -> Result<String, String> {
             .acquire_owned()
             .await
             .map_err(|e| e.to_string())?;
-        let body = serde_urlencoded::to_string([
-            ("team_id", args.team.as_str()),
-            ("user_id", args.user.as_str()),
-            ("channel_id", "CBENCH"),
-            ("command", "/gantry"),
-            ("text", args.text.as_str()),
-            (
-                "trigger_id",
-                &format!("bench-{i}-{}", started.elapsed().as_nanos()),
-            ),
-        ])
-        .map_err(|e| e.to_string())?;
+        let body = body(args, &format!("bench-{i}-{}", started.elapsed().as_nanos()));
         let (client, url, secret) = (client.clone(), url.clone(), secret.clone());
         tasks.push(tokio::spawn(async move {
-            let ts = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
+            let ts = unix_now();
             let signature = slack_signature(&secret, ts, body.as_bytes());
             let sent = Instant::now();
             let answer = client
