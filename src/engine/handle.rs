@@ -112,13 +112,16 @@ impl Engine {
         Ok(self.store.flush_group().await?)
     }
 
-    /// Runs a command that [`Engine::accept`] has recorded.
+    /// Runs a command that [`Engine::accept`] has recorded, once one of
+    /// [`super::MAX_RUNNING`] places is free.
     pub async fn run_accepted(
         &self,
         identity: &Identity,
         conversation: &Conversation,
         command: &Command,
     ) -> Reply {
+        // The semaphore is never closed, so a place always comes.
+        let _place = self.running.acquire().await.ok();
         let person = self.config.person_for(identity);
         let actor = person.map_or_else(|| identity.to_string(), |p| p.id.to_string());
         let env = command_env(command);

@@ -82,7 +82,13 @@ pub struct Engine {
     store: Store,
     ports: Ports,
     clock: Clock,
+    /// Commands that may run at once; the rest wait their turn, already
+    /// recorded, so a burst of work never slows acknowledgements down.
+    running: Arc<tokio::sync::Semaphore>,
 }
+
+/// How many accepted commands run at once (see [`Engine::run_accepted`]).
+pub const MAX_RUNNING: usize = 64;
 
 impl Engine {
     /// Builds an engine.
@@ -101,6 +107,7 @@ impl Engine {
             store,
             ports,
             clock,
+            running: Arc::new(tokio::sync::Semaphore::new(MAX_RUNNING)),
         }
     }
 
