@@ -44,6 +44,14 @@ pub struct Cluster {
     pub impersonate: bool,
 }
 
+impl Cluster {
+    /// The kubeconfig context Gantry uses: the configured one, else the
+    /// cluster's name (which names the in-cluster or current context).
+    pub fn kube_context(&self) -> String {
+        self.context.clone().unwrap_or_else(|| self.name.clone())
+    }
+}
+
 /// A GitHub repository, `owner/name`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepoName {
@@ -80,6 +88,22 @@ pub struct App {
     pub build_workflow: Option<String>,
     /// Inputs passed to the build workflow.
     pub build_inputs: BTreeMap<String, String>,
+}
+
+impl App {
+    /// The registry that holds the image, as Docker reads a reference: the
+    /// first path part when it looks like a host (has `.` or `:`, or is
+    /// `localhost`), else Docker Hub.
+    pub fn registry(&self) -> &str {
+        match self.image.split_once('/') {
+            Some((first, _))
+                if first.contains('.') || first.contains(':') || first == "localhost" =>
+            {
+                first
+            }
+            _ => "docker.io",
+        }
+    }
 }
 
 /// Where an environment's workloads live.

@@ -251,3 +251,26 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn an_apps_registry_is_read_as_docker_reads_an_image_reference() {
+    let mut app = shipped().app("web").unwrap().clone();
+    assert_eq!(app.registry(), "registry.local:5000");
+    for (image, registry) in [
+        ("ghcr.io/acme/web", "ghcr.io"),
+        ("localhost/web", "localhost"),
+        ("acme/web", "docker.io"),
+        ("web", "docker.io"),
+    ] {
+        app.image = image.into();
+        assert_eq!(app.registry(), registry, "{image}");
+    }
+    let mut cluster = Cluster {
+        name: "prod-eu".into(),
+        context: None,
+        impersonate: false,
+    };
+    assert_eq!(cluster.kube_context(), "prod-eu");
+    cluster.context = Some("gke_acme_europe-west1_prod".into());
+    assert_eq!(cluster.kube_context(), "gke_acme_europe-west1_prod");
+}

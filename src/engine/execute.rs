@@ -619,11 +619,7 @@ impl Engine {
     ) -> Result<Request, EngineError> {
         let actor = request.requester.to_string();
         let namespace = request.namespace.clone().unwrap_or_default();
-        let context = env
-            .cluster
-            .context
-            .clone()
-            .unwrap_or_else(|| env.cluster.name.clone());
+        let context = env.cluster.kube_context();
         match self
             .ports
             .cluster
@@ -672,11 +668,7 @@ pub(super) fn workload(
             .unwrap_or_default()
     });
     Workload {
-        context: env
-            .cluster
-            .context
-            .clone()
-            .unwrap_or_else(|| env.cluster.name.clone()),
+        context: env.cluster.kube_context(),
         namespace: request.namespace.clone().unwrap_or_default(),
         deployments: app.deployments.clone(),
         container: app.container.clone(),

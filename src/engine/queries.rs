@@ -39,11 +39,7 @@ impl Engine {
             let _ = writeln!(out, "{}:", env.name);
             if let Target::Preview { .. } = env.target {
                 // Previews come and go: show the ones that exist now.
-                let context = env
-                    .cluster
-                    .context
-                    .clone()
-                    .unwrap_or_else(|| env.cluster.name.clone());
+                let context = env.cluster.kube_context();
                 match self.ports.cluster.list_previews(&context).await {
                     Ok(previews) if previews.is_empty() => {
                         let _ = writeln!(out, "  no preview environments");

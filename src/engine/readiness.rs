@@ -54,7 +54,7 @@ impl Engine {
         }
         let mut registries = BTreeSet::new();
         for app in self.config.apps() {
-            let host = app.image.split_once('/').map_or("docker.io", |(h, _)| h);
+            let host = app.registry();
             if registries.insert(host.to_owned()) {
                 let image = app.image.clone();
                 probes.push(one(format!("registry {host}"), async move {
@@ -64,11 +64,7 @@ impl Engine {
         }
         let mut contexts = BTreeSet::new();
         for env in self.config.envs() {
-            let context = env
-                .cluster
-                .context
-                .clone()
-                .unwrap_or_else(|| env.cluster.name.clone());
+            let context = env.cluster.kube_context();
             if contexts.insert(context.clone()) {
                 probes.push(one(format!("kubernetes {context}"), async move {
                     ports.cluster.ping(&context).await

@@ -71,11 +71,7 @@ impl Engine {
             if !matches!(env.target, crate::config::Target::Preview { .. }) {
                 continue;
             }
-            let context = env
-                .cluster
-                .context
-                .clone()
-                .unwrap_or_else(|| env.cluster.name.clone());
+            let context = env.cluster.kube_context();
             let previews = match self.ports.cluster.list_previews(&context).await {
                 Ok(p) => p,
                 Err(e) => {

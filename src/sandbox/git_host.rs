@@ -285,11 +285,7 @@ async fn sync_gitops(config: &Config, github: &FakeGithub, cluster: &dyn Cluster
                 continue;
             };
             let workload = Workload {
-                context: env
-                    .cluster
-                    .context
-                    .clone()
-                    .unwrap_or_else(|| env.cluster.name.clone()),
+                context: env.cluster.kube_context(),
                 namespace: namespace.clone(),
                 deployments: app.deployments.clone(),
                 container: app.container.clone(),

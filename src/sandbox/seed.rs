@@ -56,11 +56,7 @@ pub fn seed(config: &Config) -> WorldState {
         let image = main_digest.map_or_else(|| app.image.clone(), |d| format!("{}@{d}", app.image));
         for env in config.envs() {
             if let Target::Namespace(ns) = &env.target {
-                let context = env
-                    .cluster
-                    .context
-                    .clone()
-                    .unwrap_or_else(|| env.cluster.name.clone());
+                let context = env.cluster.kube_context();
                 for deployment in &app.deployments {
                     world.deployment(&context, ns, deployment, &app.container, &image, REPLICAS);
                 }

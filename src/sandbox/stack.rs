@@ -96,7 +96,7 @@ pub async fn start(
     let mut aliases = BTreeMap::new();
     let mut running = BTreeMap::new();
     for app in config.apps() {
-        let host = app.image.split_once('/').map_or("docker.io", |(h, _)| h);
+        let host = app.registry();
         aliases.insert(host.to_owned(), registry.host());
         let repo = app.repo.to_string();
         for seeded in refs.iter().filter(|r| r.repo == repo) {
