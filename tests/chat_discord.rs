@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use gantry::adapters::discord::DiscordNotifier;
-use gantry::adapters::notify::ByPlatform;
+
 use gantry::config::Secret;
 use gantry::engine::{Request, State};
 use gantry::sandbox::discord::{command_payload, shown, FakeDiscord, FakeMessage, Origin};
@@ -21,7 +21,6 @@ use gantry::server::{router, DiscordInbound, Metrics, ServerState};
 use serde_json::{json, Value};
 use support::Harness;
 
-const TOKEN: &str = "discord-test-bot-token";
 const APP: u64 = 100_000_000_000_000_000;
 const GUILD: u64 = 200_000_000_000_000_000;
 const CHANNEL: u64 = 300_000_000_000_000_001;
@@ -46,14 +45,10 @@ fn from(user: u64) -> Origin {
 }
 
 async fn start() -> Chat {
-    let discord = FakeDiscord::start(TOKEN, APP, SigningKey::from_bytes(&[42; 32]))
-        .await
-        .unwrap();
-    let rest = Arc::new(
-        DiscordNotifier::new(&discord.api_url(), &Secret::new(TOKEN.into()), APP).unwrap(),
-    );
-    let notifier = ByPlatform::default().with("discord", rest.clone());
-    let h = Harness::with_notifier("engine.toml", Arc::new(notifier));
+    // The sandbox's Discord, reached by the production wiring's client.
+    let h = Harness::new("engine.toml").await;
+    let discord = h.discord();
+    let rest = h.discord_rest.clone().expect("the config enables Discord");
     let time = h.clock.clone();
     discord.set_clock(Arc::new(move || time.load(Ordering::SeqCst)));
     let time = h.clock.clone();
@@ -452,7 +447,10 @@ async fn rate_limits_delay_messages_but_never_repeat_a_deploy() {
             "{}/api/v10/channels/{CHANNEL}/messages",
             chat.discord.api_url()
         ))
-        .header("Authorization", format!("Bot {TOKEN}"))
+        .header(
+            "Authorization",
+            format!("Bot {}", chat.h.sandbox.secrets.discord_bot_token.expose()),
+        )
         .json(&json!({ "content": "hi" }))
         .send()
         .await
@@ -481,7 +479,10 @@ async fn rate_limits_delay_messages_but_never_repeat_a_deploy() {
                 "{}/api/v10/channels/{CHANNEL}/messages",
                 chat.discord.api_url()
             ))
-            .header("Authorization", format!("Bot {TOKEN}"))
+            .header(
+                "Authorization",
+                format!("Bot {}", chat.h.sandbox.secrets.discord_bot_token.expose()),
+            )
             .json(&json!({ "content": "hi" }))
             .send()
             .await

@@ -10,8 +10,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gantry::adapters::notify::ByPlatform;
-use gantry::adapters::slack::{SlackNotifier, APPROVE_ACTION};
+use gantry::adapters::slack::APPROVE_ACTION;
 use gantry::config::Secret;
 use gantry::engine::{Request, State};
 use gantry::sandbox::slack::FakeSlack;
@@ -31,15 +30,9 @@ struct Chat {
 }
 
 async fn start() -> Chat {
-    let slack = FakeSlack::start("xoxb-chat").await.unwrap();
-    let notifier = ByPlatform::default().with(
-        "slack",
-        Arc::new(SlackNotifier::plain_http(
-            &slack.api_url(),
-            &Secret::new("xoxb-chat".into()),
-        )),
-    );
-    let h = Harness::with_notifier("engine.toml", Arc::new(notifier));
+    // The sandbox's Slack, reached by the production wiring's Slack client.
+    let h = Harness::new("engine.toml").await;
+    let slack = h.slack();
     let time = h.clock.clone();
     let state = Arc::new(ServerState {
         engine: h.engine.clone(),
@@ -269,14 +262,7 @@ async fn after_a_restart_gantry_keeps_editing_the_same_message() {
     let before: Vec<String> = chat.slack.messages().iter().map(|m| m.ts.clone()).collect();
 
     // A new engine over the same store and the same Slack: a restart.
-    let notifier = ByPlatform::default().with(
-        "slack",
-        Arc::new(SlackNotifier::plain_http(
-            &chat.slack.api_url(),
-            &Secret::new("xoxb-chat".into()),
-        )),
-    );
-    let again = Harness::with_store("engine.toml", chat.h.store.clone(), Arc::new(notifier));
+    let again = chat.h.restart();
     let recovered = again.engine.recover().await.unwrap();
     assert_eq!(recovered.resumed, [waiting.id.to_string()]);
     again

@@ -2,35 +2,28 @@
 //! nothing it acknowledged: after a restart the request shows as
 //! interrupted, its lock is still held by it, and the audit chain verifies.
 
+#[path = "support/process.rs"]
+mod process;
+
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
-fn gantry() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_gantry"));
-    command
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("GANTRY_CONFIG");
-    command
-}
-
-fn run(args: &[&str]) -> Output {
-    gantry().args(args).output().expect("gantry runs")
-}
+use process::{gantry, run, SandboxProcess};
 
 #[test]
 fn sigkill_mid_rollout_is_recovered_as_interrupted() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
+    // Slow rollouts, so the kill lands in the middle of one.
+    let _sandbox = SandboxProcess::start(dir.path(), 5000);
     let mut child = gantry()
         .args([
             "run",
             "--sandbox",
             "--data",
             data,
-            "--tick-ms",
-            "5000",
             "--as",
             "console:alice",
             "deploy",
@@ -120,13 +113,12 @@ fn sigkill_mid_rollout_is_recovered_as_interrupted() {
 fn tampering_with_one_stored_event_is_found_by_audit_verify() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
+    let _sandbox = SandboxProcess::start(dir.path(), 1);
     let out = run(&[
         "run",
         "--sandbox",
         "--data",
         data,
-        "--tick-ms",
-        "1",
         "--as",
         "console:alice",
         "deploy",

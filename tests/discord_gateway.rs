@@ -5,13 +5,10 @@
 mod support;
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use gantry::adapters::discord::gateway::{GatewaySettings, INTENTS};
-use gantry::adapters::discord::DiscordNotifier;
-use gantry::adapters::notify::ByPlatform;
 use gantry::config::Secret;
 use gantry::engine::{Conversation, Request, State};
 use gantry::names::Identity;
@@ -61,16 +58,13 @@ async fn within<F: Future<Output = ()>>(test: F) {
 }
 
 async fn start() -> Chat {
-    let discord = FakeDiscord::start(TOKEN, APP, ed25519_dalek::SigningKey::from_bytes(&[42; 32]))
-        .await
-        .unwrap();
+    // The sandbox's Discord; the engine's messages reach it through the
+    // production wiring, and the test runs the gateway client against it.
+    let h = Harness::new("engine.toml").await;
+    let discord = h.discord();
     discord.set_heartbeat_interval(200);
-    let rest = Arc::new(
-        DiscordNotifier::new(&discord.api_url(), &Secret::new(TOKEN.into()), APP).unwrap(),
-    );
-    let notifier = ByPlatform::default().with("discord", rest);
-    let h = Harness::with_notifier("engine.toml", Arc::new(notifier));
-    tokio::spawn(settings(&discord, TOKEN).run(h.engine.clone()));
+    let token = h.sandbox.secrets.discord_bot_token.expose().to_owned();
+    tokio::spawn(settings(&discord, &token).run(h.engine.clone()));
     let chat = Chat { h, discord };
     chat.until("the gateway session", |c| c.discord.gateway_sessions() == 1)
         .await;
@@ -137,7 +131,10 @@ async fn promotion_to_prod_is_approved_by_reactions() {
         let chat = start().await;
         let identify = &chat.discord.gateway_received()[0];
         assert_eq!(identify["op"], 2);
-        assert_eq!(identify["d"]["token"], TOKEN);
+        assert_eq!(
+            identify["d"]["token"],
+            chat.h.sandbox.secrets.discord_bot_token.expose()
+        );
         assert_eq!(identify["d"]["intents"], json!(INTENTS));
         assert_eq!(INTENTS, 1 | (1 << 10));
         assert_eq!(identify["d"]["properties"]["browser"], "gantry");
@@ -284,7 +281,7 @@ async fn a_wrong_token_is_refused() {
         assert_eq!(closed.reason.as_str(), "Authentication failed");
 
         // The client with a wrong token stops instead of retrying forever.
-        let h = Harness::new("engine.toml");
+        let h = Harness::new("engine.toml").await;
         tokio::time::timeout(
             Duration::from_secs(10),
             settings(&discord, "wrong").run(h.engine.clone()),

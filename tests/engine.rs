@@ -1,6 +1,6 @@
 //! Engine scenarios, read as chat transcripts: people type commands, Gantry
-//! answers, and the store, the audit trail and the sandbox world show what
-//! happened. The world behind the ports records every call.
+//! answers, and the store, the audit trail and the sandbox servers (reached
+//! through the production wiring) show what happened.
 
 mod support;
 
@@ -28,21 +28,23 @@ async fn staging_runs_main(h: &Harness) -> RequestId {
 
 #[tokio::test]
 async fn prod_needs_two_release_managers_and_counts_each_person_once() {
-    let h = Harness::new("engine.toml");
+    let h = Harness::new("engine.toml").await;
     staging_runs_main(&h).await;
     let staging_image = h.image("staging", "web");
 
     let asked = h
-        .say("slack:T0SANDBOX:UALICE01", "promote from staging to prod")
+        .say_in_slack("slack:T0SANDBOX:UALICE01", "promote from staging to prod")
         .await;
     assert_eq!(asked.state, Some(State::AwaitingApproval), "{}", asked.text);
     let id = asked.request.unwrap();
-    assert!(h
-        .world
-        .transcript()
-        .last()
-        .unwrap()
-        .contains("awaiting approval: 0 of 2 from release-manager"));
+    let progress = h.slack().messages().pop().unwrap().versions;
+    assert!(
+        progress
+            .last()
+            .unwrap()
+            .contains("awaiting approval: 0 of 2 from release-manager"),
+        "{progress:#?}"
+    );
 
     // The requester's own approval is refused, from any platform.
     let own = h.say("console:alice", &format!("approve {id}")).await;
@@ -102,28 +104,24 @@ async fn prod_needs_two_release_managers_and_counts_each_person_once() {
             "{wanted} missing from {actions:?}"
         );
     }
-    let world = h.world.snapshot();
-    let record = world
-        .github_deployments
-        .iter()
-        .find(|d| d.request == id && d.env == "prod")
-        .unwrap();
-    assert_eq!(format!("{:?}", record.states), "[InProgress, Success]");
+    assert_eq!(
+        h.deployment_states("acme/web", "prod"),
+        [["queued", "in_progress", "success"]]
+    );
     assert!(h.store.verify().unwrap().first_bad.is_none());
 }
 
 #[tokio::test]
 async fn a_branch_that_moves_after_approval_aborts() {
-    let h = Harness::new("engine.toml");
+    let h = Harness::new("engine.toml").await;
     let asked = h
         .say("console:alice", "deploy release/1.0 to staging")
         .await;
     let id = asked.request.unwrap();
     let pinned = h.request(id).sha.unwrap();
     let before = h.image("staging", "web");
-    let moved = h.world.commit("acme/web", "release/1.0");
-    h.world
-        .publish("registry.local:5000/acme/web", moved.as_str());
+    let writes = h.cluster_writes().len();
+    let moved = h.move_branch("acme/web", "release/1.0");
 
     let approved = h.say("console:carol", &format!("approve {id}")).await;
     assert_eq!(approved.state, Some(State::Failed), "{}", approved.text);
@@ -134,19 +132,14 @@ async fn a_branch_that_moves_after_approval_aborts() {
     );
     assert!(approved.text.contains(&expected), "{}", approved.text);
     assert_eq!(h.image("staging", "web"), before, "nothing was deployed");
-    assert!(!h
-        .world
-        .snapshot()
-        .calls
-        .iter()
-        .any(|c| c.starts_with("cluster.set_image")));
+    assert_eq!(h.cluster_writes().len(), writes, "{:?}", h.cluster_writes());
     // The lock was released, so a new request can go ahead.
     assert!(h.store.locks().unwrap().is_empty());
 }
 
 #[tokio::test]
 async fn a_freeze_blocks_and_break_glass_is_audited() {
-    let h = Harness::new("engine.toml");
+    let h = Harness::new("engine.toml").await;
     staging_runs_main(&h).await;
     h.set_time(TUESDAY_NOON + 30 * 86_400); // 2026-12-24, inside the freeze
     let blocked = h.say("console:alice", "promote from staging to prod").await;
@@ -169,7 +162,7 @@ async fn a_freeze_blocks_and_break_glass_is_audited() {
 
 #[tokio::test]
 async fn two_deploys_racing_for_one_environment_let_exactly_one_through() {
-    let h = Harness::new("engine.toml");
+    let h = Harness::new("engine.toml").await;
     let (a, b) = tokio::join!(
         h.say("console:alice", "deploy feat-x to dev"),
         h.say("console:alice", "deploy main to dev")
@@ -196,14 +189,12 @@ async fn two_deploys_racing_for_one_environment_let_exactly_one_through() {
         "{}",
         loser.text
     );
-    let set_image_calls = h
-        .world
-        .snapshot()
-        .calls
-        .iter()
-        .filter(|c| c.starts_with("cluster.set_image sandbox/dev"))
+    let patches = h
+        .cluster_writes()
+        .into_iter()
+        .filter(|w| w.starts_with("PATCH /apis/apps/v1/namespaces/dev/deployments/web"))
         .count();
-    assert_eq!(set_image_calls, 1);
+    assert_eq!(patches, 1, "{:?}", h.cluster_writes());
     assert!(
         h.store.locks().unwrap().is_empty(),
         "the winner released its lock"
@@ -212,7 +203,7 @@ async fn two_deploys_racing_for_one_environment_let_exactly_one_through() {
 
 #[tokio::test]
 async fn a_stalled_rollout_rolls_back_and_locks_the_environment() {
-    let h = Harness::new("engine.toml");
+    let h = Harness::new("engine.toml").await;
     h.say("console:alice", "deploy main to dev").await;
     let good = h.image("dev", "web");
     let broken = h.say("console:alice", "deploy feat-broken to dev").await;
@@ -244,7 +235,7 @@ async fn a_stalled_rollout_rolls_back_and_locks_the_environment() {
 
 #[tokio::test]
 async fn rollback_restores_the_previous_digest_and_locks() {
-    let h = Harness::new("engine.toml");
+    let h = Harness::new("engine.toml").await;
     h.say("console:alice", "deploy main to dev").await;
     let first = h.image("dev", "web");
     h.say("console:alice", "deploy feat-x to dev").await;
@@ -264,18 +255,18 @@ async fn rollback_restores_the_previous_digest_and_locks() {
 
 #[tokio::test]
 async fn unknown_people_may_only_look() {
-    let h = Harness::new("engine.toml");
+    let h = Harness::new("engine.toml").await;
     let who = "slack:T0SANDBOX:UNOBODY1";
     for open in ["help", "status", "envs", "whoami"] {
         let reply = h.say(who, open).await;
         assert!(!reply.text.starts_with("refused"), "{open}: {}", reply.text);
     }
     // `status` may read the cluster; a refused deploy makes no outside call.
-    let before = h.world.snapshot().calls.len();
+    let before = h.outside_calls();
     let deploy = h.say(who, "deploy main to dev").await;
     assert!(deploy.text.contains("does not know you"), "{}", deploy.text);
     assert_eq!(
-        h.world.snapshot().calls.len(),
+        h.outside_calls(),
         before,
         "no outside call for an unknown person"
     );
@@ -284,7 +275,7 @@ async fn unknown_people_may_only_look() {
 
 #[tokio::test]
 async fn approvals_expire_and_denials_end_requests() {
-    let h = Harness::new("engine.toml");
+    let h = Harness::new("engine.toml").await;
     let asked = h.say("console:alice", "deploy main to staging").await;
     let id = asked.request.unwrap();
     h.set_time(TUESDAY_NOON + 3601);
@@ -308,7 +299,7 @@ async fn approvals_expire_and_denials_end_requests() {
 
 #[tokio::test]
 async fn a_missing_image_fails_before_any_cluster_write() {
-    let h = Harness::new("engine.toml");
+    let h = Harness::new("engine.toml").await;
     let reply = h.say("console:alice", "deploy feat-unbuilt to dev").await;
     assert_eq!(reply.state, Some(State::Failed), "{}", reply.text);
     assert!(
@@ -328,36 +319,24 @@ async fn a_missing_image_fails_before_any_cluster_write() {
         "{}",
         nope.text
     );
-    assert!(!h
-        .world
-        .snapshot()
-        .calls
-        .iter()
-        .any(|c| c.starts_with("cluster.")));
+    assert!(h.cluster_writes().is_empty(), "{:?}", h.cluster_writes());
 }
 
 #[tokio::test]
 async fn previews_are_created_and_torn_down() {
-    let h = Harness::new("engine.toml");
+    let h = Harness::new("engine.toml").await;
     let reply = h.say("console:alice", "deploy feat-x to preview").await;
     assert_eq!(reply.state, Some(State::Succeeded), "{}", reply.text);
-    let world = h.world.snapshot();
-    assert!(world.namespaces.contains_key("sandbox/preview-feat-x"));
-    assert!(world.deployments["sandbox/preview-feat-x/web"]
-        .image
-        .contains("@sha256:"));
+    assert!(h.sandbox.kube.namespace("preview-feat-x").is_some());
+    assert!(h.image("preview-feat-x", "web").contains("@sha256:"));
     let gone = h.say("console:alice", "teardown feat-x").await;
     assert_eq!(gone.state, Some(State::Succeeded), "{}", gone.text);
-    assert!(!h
-        .world
-        .snapshot()
-        .namespaces
-        .contains_key("sandbox/preview-feat-x"));
+    assert!(h.sandbox.kube.namespace("preview-feat-x").is_none());
 }
 
 #[tokio::test]
 async fn waiting_requests_survive_a_restart_and_others_are_interrupted() {
-    let h = Harness::new("engine.toml");
+    let h = Harness::new("engine.toml").await;
     let waiting = h
         .say("console:alice", "deploy main to staging")
         .await
@@ -381,7 +360,7 @@ async fn nothing_starts_when_the_audit_trail_cannot_be_written() {
     let dir = tempfile::tempdir().unwrap();
     {
         // Leave a store whose newest audit event cannot be read back.
-        let store = gantry::store::Store::open(dir.path()).unwrap();
+        let store = gantry::store::Store::open(&dir.path().join("store")).unwrap();
         store
             .append_durable(gantry::store::NewEvent {
                 time: 0,
@@ -394,14 +373,14 @@ async fn nothing_starts_when_the_audit_trail_cannot_be_written() {
             .unwrap();
     }
     {
-        let db = sled::open(dir.path()).unwrap();
+        let db = sled::open(dir.path().join("store")).unwrap();
         db.open_tree("audit")
             .unwrap()
             .insert(1u64.to_be_bytes(), &b"{broken"[..])
             .unwrap();
         db.flush().unwrap();
     }
-    let h = Harness::in_dir("engine.toml", dir);
+    let h = Harness::in_dir("engine.toml", dir).await;
     let reply = h.say("console:alice", "deploy main to dev").await;
     assert!(
         reply
@@ -411,10 +390,7 @@ async fn nothing_starts_when_the_audit_trail_cannot_be_written() {
         reply.text
     );
     assert_eq!(reply.request, None);
-    assert!(
-        h.world.snapshot().calls.is_empty(),
-        "no outside call was made"
-    );
+    assert_eq!(h.outside_calls(), 0, "no outside call was made");
     assert!(h
         .store
         .requests::<gantry::engine::Request>()
@@ -424,9 +400,16 @@ async fn nothing_starts_when_the_audit_trail_cannot_be_written() {
 
 #[tokio::test]
 async fn previews_are_labelled_and_swept_when_their_ttl_passes() {
-    let h = Harness::new("engine.toml");
+    let h = Harness::new("engine.toml").await;
     h.say("console:alice", "deploy feat-x to preview").await;
-    let labels = h.world.snapshot().namespaces["sandbox/preview-feat-x"].clone();
+    let labels = h
+        .sandbox
+        .kube
+        .namespace("preview-feat-x")
+        .unwrap()
+        .metadata
+        .labels
+        .unwrap();
     assert_eq!(labels["gantry.dev/preview"], "true");
     assert_eq!(labels["gantry.dev/branch"], "feat-x");
     assert_eq!(
@@ -439,11 +422,7 @@ async fn previews_are_labelled_and_swept_when_their_ttl_passes() {
     );
     h.set_time(TUESDAY_NOON + 24 * 3600 + 1);
     assert_eq!(h.engine.sweep_previews().await.unwrap(), ["preview-feat-x"]);
-    assert!(!h
-        .world
-        .snapshot()
-        .namespaces
-        .contains_key("sandbox/preview-feat-x"));
+    assert!(h.sandbox.kube.namespace("preview-feat-x").is_none());
     assert!(h
         .actions("preview-feat-x")
         .contains(&"preview.expired".to_owned()));
@@ -451,12 +430,12 @@ async fn previews_are_labelled_and_swept_when_their_ttl_passes() {
 
 #[tokio::test]
 async fn status_flags_drift_between_the_cluster_and_gantrys_record() {
-    let h = Harness::new("engine.toml");
+    let h = Harness::new("engine.toml").await;
     h.say("console:alice", "deploy main to dev").await;
     let clean = h.say("console:bob", "status dev").await;
     assert!(!clean.text.contains("DRIFT"), "{}", clean.text);
-    h.world.deployment(
-        "sandbox",
+    // Someone edits the Deployment by hand.
+    h.sandbox.kube.add_deployment(
         "dev",
         "web",
         "web",
@@ -469,39 +448,44 @@ async fn status_flags_drift_between_the_cluster_and_gantrys_record() {
 
 #[tokio::test]
 async fn a_gitops_environment_gets_a_commit_instead_of_a_patch() {
-    let h = Harness::new("engine.toml");
+    let h = Harness::new("engine.toml").await;
     let reply = h.say("console:alice", "deploy feat-x to perf").await;
     assert_eq!(reply.state, Some(State::Succeeded), "{}", reply.text);
     let id = reply.request.unwrap();
-    let world = h.world.snapshot();
-    assert_eq!(world.gitops_commits.len(), 1);
-    let (file, image, message) = &world.gitops_commits[0];
-    assert_eq!(file, "acme/deploy-config:main/perf/kustomization.yaml");
-    assert_eq!(
-        image,
-        &h.image("perf", "web"),
-        "the cluster runs what was committed"
+    let github = &h.sandbox.github;
+    let tip = github.branch("acme/deploy-config", "main").unwrap();
+    let message = github
+        .commit_of("acme/deploy-config", &tip)
+        .unwrap()
+        .message;
+    let file = github
+        .file("acme/deploy-config", "main", "perf/kustomization.yaml")
+        .unwrap();
+    let running = h.image("perf", "web");
+    let (_, digest) = running.split_once('@').unwrap();
+    assert!(
+        file.contains(&format!("digest: {digest}")),
+        "the cluster runs what was committed: {file}"
     );
     assert!(
         message.starts_with(&format!("{id}: deploy web in perf to ")),
         "{message}"
     );
     assert!(message.contains("Requested-by: alice"), "{message}");
-    // The only change to perf's Deployment is the sandbox Argo CD's sync,
-    // right after the commit: the engine itself never patched it.
-    let perf: Vec<usize> = world
-        .calls
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| c.starts_with("cluster.set_image sandbox/perf"))
-        .map(|(i, _)| i)
-        .collect();
-    assert_eq!(perf.len(), 1, "{:?}", world.calls);
-    assert!(
-        world.calls[perf[0] - 1].starts_with("forge.commit_image"),
-        "{:?}",
-        world.calls
-    );
+    // The only change to perf's Deployment is the sandbox Argo CD's sync:
+    // the engine itself never patched it.
+    let notes = h
+        .sandbox
+        .kube
+        .deployment("perf", "web")
+        .unwrap()
+        .metadata
+        .annotations
+        .unwrap();
+    assert_eq!(notes["gantry.dev/requested-by"], "argocd");
+    assert!(!h
+        .actions(&id.to_string())
+        .contains(&"cluster.image_set".to_owned()));
     assert!(h
         .actions(&id.to_string())
         .contains(&"gitops.committed".to_owned()));

@@ -1,41 +1,33 @@
-//! The engine with the real Kubernetes adapter: `KubeCluster` over HTTP in
-//! front of the fake API server, seeded with the sandbox world's
-//! Deployments; the Git host, registry and chat stay the sandbox world.
+//! The engine on the production wiring, watched from the Kubernetes side:
+//! what the real `KubeCluster` sent the fake API server for a deploy, a
+//! stuck rollout and a preview.
 
 mod support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use gantry::adapters::kube::{KubeCluster, Limits};
 use gantry::engine::State;
-use gantry::sandbox::kube::{FakeKube, FakeOptions};
+use gantry::sandbox::stack::SandboxOptions;
 use support::Harness;
 
-async fn harness() -> (Harness, FakeKube) {
-    let options = FakeOptions {
-        tick: Duration::from_millis(5),
-        deadline_ticks: 10,
-    };
-    let fake = FakeKube::start(options).await.unwrap();
-    let limits = Limits {
-        request_timeout: Duration::from_secs(2),
-        ..Limits::default()
-    };
-    let adapter = KubeCluster::for_url(fake.url())
-        .unwrap()
-        .with_limits(limits);
-    let h = Harness::with_cluster("engine.toml", Arc::new(adapter));
-    fake.load(&h.world.snapshot());
-    fake.clear_requests();
-    (h, fake)
+async fn harness() -> Harness {
+    let h = Harness::with_options(
+        "engine.toml",
+        SandboxOptions::with_tick(Duration::from_millis(5)),
+    )
+    .await;
+    h.sandbox.kube.clear_requests();
+    h
 }
 
 #[tokio::test]
 async fn a_deploy_runs_through_the_engine_on_kubernetes() {
-    let (h, fake) = harness().await;
+    let h = harness().await;
+    let fake = &h.sandbox.kube;
     let before = fake.image("dev", "web", "web").unwrap();
-    let reply = h.say("console:alice", "deploy feat-x to dev").await;
+    let reply = h
+        .say_in_slack("console:alice", "deploy feat-x to dev")
+        .await;
     assert_eq!(reply.state, Some(State::Succeeded), "{}", reply.text);
     let now = fake.image("dev", "web", "web").unwrap();
     assert_ne!(now, before);
@@ -54,9 +46,8 @@ async fn a_deploy_runs_through_the_engine_on_kubernetes() {
     assert_eq!(notes["gantry.dev/requested-by"], "alice");
     // The progress message moved with the rollout.
     let versions: Vec<String> = h
-        .world
-        .snapshot()
-        .messages
+        .slack()
+        .messages()
         .iter()
         .flat_map(|m| m.versions.clone())
         .collect();
@@ -71,14 +62,12 @@ async fn a_deploy_runs_through_the_engine_on_kubernetes() {
 
 #[tokio::test]
 async fn a_stuck_rollout_is_rolled_back_by_the_engine() {
-    let (h, fake) = harness().await;
+    let h = harness().await;
+    let fake = &h.sandbox.kube;
     // Gantry's own history is what a rollback returns to.
     let main = h.say("console:alice", "deploy main to dev").await;
     assert_eq!(main.state, Some(State::Succeeded), "{}", main.text);
     let good = fake.image("dev", "web", "web").unwrap();
-    for digest in &h.world.snapshot().broken {
-        fake.break_image(digest.as_str());
-    }
     let reply = h.say("console:alice", "deploy feat-broken to dev").await;
     assert_eq!(reply.state, Some(State::RolledBack), "{}", reply.text);
     assert!(
@@ -92,7 +81,8 @@ async fn a_stuck_rollout_is_rolled_back_by_the_engine() {
 
 #[tokio::test]
 async fn a_preview_is_created_on_kubernetes_and_torn_down() {
-    let (h, fake) = harness().await;
+    let h = harness().await;
+    let fake = &h.sandbox.kube;
     let reply = h.say("console:alice", "deploy feat-x to preview").await;
     assert_eq!(reply.state, Some(State::Succeeded), "{}", reply.text);
     let ns = fake.namespace("preview-feat-x").unwrap();

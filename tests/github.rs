@@ -7,26 +7,24 @@
 //! `ServerState`, an engine whose Forge and GitHub notifier are the real
 //! adapters pointed at the fake, on 127.0.0.1:0, fed signed deliveries.
 
+mod support;
+
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gantry::adapters::github::{GithubForge, GithubNotifier, Polling, RetryPolicy};
-use gantry::adapters::notify::ByPlatform;
-use gantry::command::{GitRef, Grammar};
+use gantry::adapters::github::{GithubForge, Polling, RetryPolicy};
+use gantry::command::GitRef;
 use gantry::config::Secret;
 use gantry::engine::ports::{BuildRun, Forge, PortError};
-use gantry::engine::{system_clock, Conversation, Engine, Ports, State};
+use gantry::engine::{system_clock, Conversation, Engine, State};
 use gantry::names::Sha;
 use gantry::sandbox::github::webhook::{deliver, ping, Delivered};
 use gantry::sandbox::github::{FakeFault, FakeGithub};
-use gantry::sandbox::World;
 use gantry::server::{router, GithubInbound, Metrics, ServerState};
-use gantry::store::Store;
 use serde_json::Value;
 
-const TOKEN: &str = "ghp_test_token";
 const SECRET: &str = "webhook-secret";
 const REPO: &str = "acme/web";
 const IMAGE: &str = "registry.local:5000/acme/web";
@@ -60,54 +58,30 @@ fn quick_retries() -> RetryPolicy {
 
 struct Setup {
     fake: FakeGithub,
-    world: Arc<World>,
+    h: support::Harness,
     engine: Engine,
+    /// The adapter on its own, for tests of the GitHub client itself.
     forge: Arc<GithubForge>,
     webhook: String,
     head: String,
-    _dir: tempfile::TempDir,
 }
 
+/// The sandbox for `tests/data/github.toml` with pull request #7 from
+/// `feat-gh` (built, no CI yet), an engine on the production wiring, and
+/// the webhook route in front of it.
 async fn start() -> Setup {
-    gantry::tls::install_crypto();
-    let fake = FakeGithub::start(TOKEN).await.unwrap();
-    let main = fake.commit(REPO, "main", "initial", &[("README.md", "hello\n")]);
-    let head = fake.commit(REPO, "feat-x", "feature x", &[("app.txt", "x\n")]);
-    fake.open_pull(REPO, 7, "feat-x", "main", ALICE);
-    fake.workflow(REPO, "build.yml", "success", Duration::from_millis(60));
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/github.toml");
-    let config = gantry::config::load(&path).expect("test config loads");
-    let world = Arc::new(World::new(
-        gantry::sandbox::seed(&config),
-        Duration::from_millis(1),
-    ));
-    world.publish(IMAGE, &main);
-    world.publish(IMAGE, &head);
-    let forge = GithubForge::for_url(&fake.url(), TOKEN)
+    let h = support::Harness::new("github.toml").await;
+    let fake = h.sandbox.github.clone();
+    let head = fake.commit(REPO, "feat-gh", "feature gh", &[("app.txt", "x\n")]);
+    let app = &h.sandbox.config.apps()[0];
+    gantry::sandbox::git_host::publish(&h.sandbox.registry, app, "feat-gh", &head).unwrap();
+    fake.open_pull(REPO, 7, "feat-gh", "main", ALICE);
+    let forge = GithubForge::for_url(&fake.url(), h.sandbox.secrets.github_token.expose())
         .unwrap()
         .with_polling(fast())
         .with_retry(quick_retries())
         .shared();
-    let notifier: Arc<dyn gantry::engine::Notifier> = Arc::new(
-        ByPlatform::default()
-            .with("github", Arc::new(GithubNotifier::new(forge.clone())))
-            .with("console", world.clone()),
-    );
-    let ports = Ports {
-        forge: forge.clone(),
-        registry: world.clone(),
-        cluster: world.clone(),
-        notifier: notifier.clone(),
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let engine = Engine::new(
-        Arc::new(config),
-        Arc::new(Grammar::builtin().unwrap()),
-        store,
-        ports,
-        system_clock(),
-    );
+    let engine = h.engine.clone();
     let state = Arc::new(ServerState {
         engine: engine.clone(),
         slack: None,
@@ -115,7 +89,7 @@ async fn start() -> Setup {
         github: Some(GithubInbound {
             secrets: vec![Secret::new("old-secret".into()), Secret::new(SECRET.into())],
             review_approvals: true,
-            notifier,
+            notifier: h.notifier.clone(),
         }),
         metrics: Metrics::default(),
         clock: system_clock(),
@@ -125,12 +99,11 @@ async fn start() -> Setup {
     tokio::spawn(async move { axum::serve(listener, router(state)).await });
     Setup {
         fake,
-        world,
+        h,
         engine,
         forge,
         webhook,
         head,
-        _dir: dir,
     }
 }
 
@@ -217,17 +190,16 @@ async fn a_signed_pr_comment_deploys_the_pr_head_to_dev_end_to_end() {
             .find(|c| c.author == "alice-gh")
             .unwrap();
         assert_eq!(person.reactions, ["eyes"], "acknowledged with 👀");
-        let digest = s.world.snapshot().images[&format!("{IMAGE}:{}", s.head)].clone();
-        assert_eq!(
-            s.world.snapshot().deployments["sandbox/dev/web"].image,
-            format!("{IMAGE}@{digest}")
-        );
         let request = s
             .engine
             .store()
             .get_request::<gantry::engine::Request>(1)
             .unwrap()
             .unwrap();
+        assert_eq!(
+            s.h.image("dev", "web"),
+            format!("{IMAGE}@{}", request.digest.as_ref().unwrap())
+        );
         assert_eq!(request.state, State::Succeeded);
         assert_eq!(request.identity.to_string(), "github:1001");
     })
@@ -420,11 +392,7 @@ async fn closing_the_pr_tears_down_its_preview() {
         let s = start().await;
         s.comment(ALICE, "/deploy preview", "t-1").await;
         assert!(s.wait_for_deploy_end().await);
-        assert!(s
-            .world
-            .snapshot()
-            .namespaces
-            .contains_key("sandbox/preview-pr-7"));
+        assert!(s.h.sandbox.kube.namespace("preview-pr-7").is_some());
         s.fake.close_pull(REPO, 7);
         let payload = s
             .fake
@@ -435,12 +403,7 @@ async fn closing_the_pr_tears_down_its_preview() {
             (200, "tearing down: pr-7")
         );
         let gone = tokio::time::timeout(Duration::from_secs(20), async {
-            while s
-                .world
-                .snapshot()
-                .namespaces
-                .contains_key("sandbox/preview-pr-7")
-            {
+            while s.h.sandbox.kube.namespace("preview-pr-7").is_some() {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         })
@@ -645,12 +608,11 @@ async fn an_unresolvable_ref_never_deploys() {
         s.comment(ALICE, "/deploy dev", "f-1").await;
         assert!(s.wait_for_comment("failed").await);
         assert!(s.fake.deployments(REPO).is_empty());
-        assert!(!s
-            .world
-            .snapshot()
-            .calls
-            .iter()
-            .any(|c| c.starts_with("cluster.set_image")));
+        assert!(
+            s.h.cluster_writes().is_empty(),
+            "{:?}",
+            s.h.cluster_writes()
+        );
         let build_run = BuildRun {
             id: 424242,
             url: "x".into(),

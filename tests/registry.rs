@@ -7,8 +7,6 @@
 mod support;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use gantry::adapters::registry::manifest::{
@@ -565,10 +563,7 @@ async fn the_image_digest_command(r: TestRegistry) {
 on_both!(a_deploy_uses_the_resolved_digest, Auth::Basic);
 /// The engine's deploy pins the digest the registry resolved, end to end.
 async fn a_deploy_uses_the_resolved_digest(r: TestRegistry) {
-    use gantry::command::Grammar;
-    use gantry::engine::{Conversation, Engine, Ports};
-    use gantry::sandbox::World;
-    use gantry::store::Store;
+    use gantry::sandbox::stack::SandboxOptions;
 
     let dir = tempfile::tempdir().unwrap();
     let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/engine.toml");
@@ -587,53 +582,27 @@ async fn a_deploy_uses_the_resolved_digest(r: TestRegistry) {
     std::fs::write(dir.path().join("password"), format!("{PASSWORD}\n")).unwrap();
     let path = dir.path().join("gantry.toml");
     std::fs::write(&path, text).unwrap();
-    let config = Arc::new(gantry::config::load(&path).unwrap());
-
-    let world = Arc::new(World::new(
-        gantry::sandbox::seed(&config),
-        Duration::from_millis(1),
-    ));
-    let main = world.snapshot().refs["acme/web"]["main"].clone();
+    // The sandbox for everything else; the registry is the one under test.
+    let h = support::Harness::with_options(
+        path.to_str().unwrap(),
+        SandboxOptions {
+            external_registry: true,
+            ..SandboxOptions::with_tick(support::TICK)
+        },
+    )
+    .await;
+    let main = h.sandbox.github.branch("acme/web", "main").unwrap();
     let built = BuiltImage::index("main", &[amd64(), arm64()], ImageFormat::Oci);
-    let digest = r.push(REPO, main.as_str(), &built).await;
-
-    let store = Store::open(&dir.path().join("store")).unwrap();
-    let clock = Arc::new(AtomicI64::new(support::TUESDAY_NOON));
-    let registry = Arc::new(OciRegistry::from_config(&config).unwrap());
-    let ports = Ports {
-        forge: world.clone(),
-        registry,
-        cluster: world.clone(),
-        notifier: world.clone(),
-    };
-    let engine = Engine::new(
-        config,
-        Arc::new(Grammar::builtin().unwrap()),
-        store,
-        ports,
-        Arc::new(move || clock.load(Ordering::SeqCst)),
-    );
-    let say = |text: &'static str| {
-        let identity = "console:alice".parse().unwrap();
-        let conversation = Conversation {
-            platform: "console".into(),
-            channel: "deploys".into(),
-        };
-        let engine = &engine;
-        async move { engine.handle(&identity, &conversation, text).await }
-    };
-    let image_in_dev = || {
-        world.snapshot().deployments["sandbox/dev/web"]
-            .image
-            .clone()
-    };
+    let digest = r.push(REPO, &main, &built).await;
+    let say = |text: &'static str| h.say("console:alice", text);
+    let image_in_dev = || h.image("dev", "web");
 
     let reply = say("deploy main to dev").await;
     assert_eq!(reply.state, Some(State::Succeeded), "{}", reply.text);
     assert_eq!(image_in_dev(), format!("{}@{digest}", repo(&r)));
 
     // No image for the commit: no Kubernetes write, and the reply says why.
-    let calls_before = world.snapshot().calls.len();
+    let writes_before = h.cluster_writes().len();
     let reply = say("deploy feat-unbuilt to dev").await;
     assert!(
         reply.text.contains("not found — was it built?"),
@@ -641,13 +610,8 @@ async fn a_deploy_uses_the_resolved_digest(r: TestRegistry) {
         reply.text
     );
     assert_eq!(image_in_dev(), format!("{}@{digest}", repo(&r)));
-    let calls = world.snapshot().calls;
-    assert!(
-        !calls[calls_before..]
-            .iter()
-            .any(|c| c.starts_with("cluster.set_image")),
-        "{calls:?}"
-    );
+    let writes = h.cluster_writes();
+    assert_eq!(writes.len(), writes_before, "{writes:?}");
 }
 
 // Sandbox only: a token realm, injected faults, a registry without the digest header.

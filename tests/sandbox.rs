@@ -3,17 +3,16 @@
 //! talking HTTP to its sandbox server, with the sandbox's CI runner and
 //! Argo CD sync working next to the fake GitHub.
 
-use std::path::Path;
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use gantry::command::Grammar;
-use gantry::config::{Config, Secret};
 use gantry::engine::{Conversation, Engine, Reply, State};
 use gantry::sandbox::github::FakeFault;
-use gantry::sandbox::stack::{start, SandboxCredentials, SandboxDiscord, SandboxStack};
+use gantry::sandbox::stack::{SandboxOptions, SandboxServers};
 use gantry::server::{router, Metrics, ServerState};
-use gantry::store::Store;
+use support::Harness;
 
 /// 2026-11-24T12:00:00Z, a Tuesday outside every freeze window.
 const TUESDAY_NOON: i64 = 1_795_521_600;
@@ -22,37 +21,22 @@ const KUSTOMIZATION: &str = "perf/kustomization.yaml";
 
 struct Sandbox {
     engine: Engine,
-    stack: SandboxStack,
-    _dir: tempfile::TempDir,
+    stack: Arc<SandboxServers>,
+    _h: Harness,
 }
 
+/// The sandbox for the shipped config, and an engine on the production
+/// wiring pointed at it.
 async fn sandbox() -> Sandbox {
-    sandbox_with(SandboxCredentials {
-        github_token: Secret::new("sandbox-test-token".into()),
-        slack_token: None,
-        discord: None,
-    })
-    .await
-}
-
-async fn sandbox_with(credentials: SandboxCredentials) -> Sandbox {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/gantry.toml");
-    let config: Arc<Config> = Arc::new(gantry::config::load(&path).expect("the shipped config"));
-    let stack = start(&config, Duration::from_millis(10), &credentials)
-        .await
-        .expect("the sandbox starts");
-    let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::new(
-        config,
-        Arc::new(Grammar::builtin().unwrap()),
-        Store::open(dir.path()).unwrap(),
-        stack.ports.clone(),
-        Arc::new(|| TUESDAY_NOON),
-    );
+    let h = Harness::with_options(
+        "../../config/gantry.toml",
+        SandboxOptions::with_tick(Duration::from_millis(10)),
+    )
+    .await;
     Sandbox {
-        engine,
-        stack,
-        _dir: dir,
+        engine: h.engine.clone(),
+        stack: h.sandbox.clone(),
+        _h: h,
     }
 }
 
@@ -189,17 +173,7 @@ async fn readyz(engine: &Engine) -> (u16, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_asks_every_outside_system_and_names_the_one_that_fails() {
-    let s = sandbox_with(SandboxCredentials {
-        github_token: Secret::new("sandbox-test-token".into()),
-        slack_token: Some(Secret::new("xoxb-ready".into())),
-        discord: Some(SandboxDiscord {
-            token: Secret::new("discord-ready".into()),
-            application_id: 100_000_000_000_000_000,
-            guild_ids: vec![200_000_000_000_000_000],
-            key: ed25519_dalek::SigningKey::from_bytes(&[9; 32]),
-        }),
-    })
-    .await;
+    let s = sandbox().await;
     let (status, body) = readyz(&s.engine).await;
     assert_eq!(status, 200, "{body}");
     for line in [

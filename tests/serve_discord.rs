@@ -84,7 +84,7 @@ fn the_sandbox_key_pair_signs_interactions_the_server_accepts() {
         "{:?}",
         server.stderr
     );
-    let secrets = std::fs::read_to_string(server.dir.path().join("sandbox-secrets.env")).unwrap();
+    let secrets = std::fs::read_to_string(server.dir.path().join("sandbox/secrets.env")).unwrap();
     let seed = secrets
         .lines()
         .find_map(|l| l.strip_prefix(&format!("{SIGNING_KEY_VAR}=")))

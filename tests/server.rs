@@ -1,21 +1,29 @@
-//! `gantry serve --sandbox` driven over real HTTP as Slack would drive it:
-//! signed slash commands, replays, bad signatures, oversize bodies.
+//! `gantry serve` on the production code path, pointed at a running `gantry
+//! sandbox up`, driven over real HTTP as Slack would drive it: signed slash
+//! commands, replays, bad signatures, oversize bodies, and `gantry chat`.
 
 mod support;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
+
+#[path = "support/process.rs"]
+mod process;
+use process::{gantry, SandboxProcess};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use gantry::server::verify::slack_signature;
 use support::http::{send, Answer};
 
-const SECRET: &str = "test-signing-secret";
-
+/// `gantry serve` as a user runs it against the sandbox: `gantry sandbox
+/// up` in one process, `gantry serve --config DIR/sandbox/gantry.toml` in
+/// another — the production code path.
 struct Server {
     child: Child,
     addr: SocketAddr,
+    secret: String,
+    _sandbox: SandboxProcess,
     _dir: tempfile::TempDir,
 }
 
@@ -28,17 +36,16 @@ impl Drop for Server {
 
 fn start() -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gantry"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("GANTRY_CONFIG")
-        .env("SLACK_SIGNING_SECRET", SECRET)
+    let sandbox = SandboxProcess::start(dir.path(), 5);
+    let secret =
+        std::fs::read_to_string(dir.path().join("sandbox/secrets/slack-signing-secret")).unwrap();
+    let mut child = gantry()
         .args([
             "serve",
-            "--sandbox",
+            "--config",
+            sandbox.config(),
             "--listen",
             "127.0.0.1:0",
-            "--tick-ms",
-            "5",
             "--data",
         ])
         .arg(dir.path())
@@ -48,16 +55,28 @@ fn start() -> Server {
         .unwrap();
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
+    let mut seen = Vec::new();
     let addr = loop {
-        let line = lines.next().expect("gantry prints its address").unwrap();
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("gantry prints its address: {seen:#?}"))
+            .unwrap();
+        assert!(!line.contains("panicked"), "{line}");
         if let Some(url) = line.strip_prefix("gantry listening on http://") {
             break url.parse().unwrap();
         }
+        seen.push(line);
     };
-    std::thread::spawn(move || for _ in lines {});
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            assert!(!line.contains("panicked"), "gantry serve panicked: {line}");
+        }
+    });
     Server {
         child,
         addr,
+        secret,
+        _sandbox: sandbox,
         _dir: dir,
     }
 }
@@ -101,7 +120,10 @@ fn post_signed(server: &Server, body: &[u8], ts: i64) -> Answer {
             "application/x-www-form-urlencoded".to_owned(),
         ),
         ("X-Slack-Request-Timestamp", ts.to_string()),
-        ("X-Slack-Signature", slack_signature(SECRET, ts, body)),
+        (
+            "X-Slack-Signature",
+            slack_signature(&server.secret, ts, body),
+        ),
     ];
     send(server.addr, "POST", "/slack/commands", &headers, body)
 }
@@ -178,7 +200,7 @@ fn bad_signatures_bodies_and_teams_are_refused() {
     let server = start();
     let body = form("T0SANDBOX", "UALICE01", "status");
     let ts = now();
-    let good = slack_signature(SECRET, ts, &body);
+    let good = slack_signature(&server.secret, ts, &body);
     type Case<'a> = (Vec<(&'a str, String)>, u16, &'a str);
     let cases: Vec<Case> = vec![
         (vec![], 401, "missing X-Slack-Request-Timestamp header"),
@@ -208,7 +230,7 @@ fn bad_signatures_bodies_and_teams_are_refused() {
                 ("X-Slack-Request-Timestamp", (ts - 400).to_string()),
                 (
                     "X-Slack-Signature",
-                    slack_signature(SECRET, ts - 400, &body),
+                    slack_signature(&server.secret, ts - 400, &body),
                 ),
             ],
             401,
@@ -219,7 +241,7 @@ fn bad_signatures_bodies_and_teams_are_refused() {
                 ("X-Slack-Request-Timestamp", (ts + 400).to_string()),
                 (
                     "X-Slack-Signature",
-                    slack_signature(SECRET, ts + 400, &body),
+                    slack_signature(&server.secret, ts + 400, &body),
                 ),
             ],
             401,
@@ -272,18 +294,16 @@ fn bad_signatures_bodies_and_teams_are_refused() {
 #[test]
 fn gantry_chat_talks_to_the_sandbox_and_shows_the_answers() {
     let server = start();
-    let mut chat = Command::new(env!("CARGO_BIN_EXE_gantry"))
-        .env("SLACK_SIGNING_SECRET", SECRET)
+    // No --url: chat finds the server in the data directory serve wrote.
+    let mut chat = gantry()
         .args([
             "chat",
             "--as",
             "slack:T0SANDBOX:UALICE01",
             "--watch",
             "2s",
-            "--url",
+            "--data",
         ])
-        .arg(format!("http://{}", server.addr))
-        .arg("--data")
         .arg(server._dir.path())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -6,12 +6,9 @@
 mod support;
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
-use gantry::adapters::notify::ByPlatform;
 use gantry::adapters::slack::socket::{SocketMode, SocketSettings};
-use gantry::adapters::slack::SlackNotifier;
 use gantry::config::Secret;
 use gantry::engine::{Request, State};
 use gantry::sandbox::slack::FakeSlack;
@@ -45,16 +42,11 @@ async fn until(what: &str, mut ready: impl FnMut() -> bool) {
 }
 
 async fn start() -> Chat {
-    let slack = FakeSlack::start("xoxb-socket").await.unwrap();
+    // The sandbox's Slack, reached by the production wiring's Slack client;
+    // the test runs the Socket Mode client against it.
+    let h = Harness::new("engine.toml").await;
+    let slack = h.slack();
     slack.set_app_token(APP_TOKEN);
-    let notifier = ByPlatform::default().with(
-        "slack",
-        Arc::new(SlackNotifier::plain_http(
-            &slack.api_url(),
-            &Secret::new("xoxb-socket".into()),
-        )),
-    );
-    let h = Harness::with_notifier("engine.toml", Arc::new(notifier));
     let settings = SocketSettings {
         api_url: slack.api_url(),
         app_token: Secret::new(APP_TOKEN.into()),

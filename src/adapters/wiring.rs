@@ -1,5 +1,7 @@
-//! Building the engine's ports from config: the real adapters, each
-//! configured from its own section, failing closed with the setting named.
+//! The one place where the engine's ports are built: the real adapters,
+//! each configured from its own section of the config, failing closed with
+//! the setting named. `serve`, `run`, `demo`, the sandbox and the tests all
+//! come through here; the sandbox differs only by the config it writes.
 
 use std::sync::Arc;
 
@@ -11,16 +13,33 @@ use super::kube::KubeCluster;
 use super::notify::ByPlatform;
 use super::registry::OciRegistry;
 use super::slack::SlackNotifier;
-use crate::config::Config;
+use crate::config::{Config, GitopsSource, Strategy};
 use crate::engine::ports::{MessageRef, Notifier, PortError};
 use crate::engine::{Conversation, Ports};
 
-/// The ports for production: GitHub, the registry, Kubernetes, and a
-/// notifier per enabled chat platform (plus the console for `gantry run`).
-pub fn real_ports(config: &Config) -> Result<Ports, String> {
+/// The ports, plus the clients that inbound transports share with them.
+#[derive(Clone)]
+pub struct Wired {
+    /// What the engine calls.
+    pub ports: Ports,
+    /// The Discord REST client (interaction answers, the gateway's address),
+    /// when Discord is enabled.
+    pub discord: Option<Arc<DiscordNotifier>>,
+}
+
+/// Builds the ports for `config`. Must run inside a Tokio runtime: some
+/// clients start background work when they are built.
+pub fn ports(config: &Config) -> Result<Wired, String> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(
+            "the adapters are built inside the runtime (a defect: wiring ran outside it)".into(),
+        );
+    }
     crate::tls::install_crypto();
-    let forge =
-        Arc::new(GithubForge::from_config(config).map_err(|e| format!("the Git host: {e}"))?);
+    check_gitops(config, config.platforms().github.is_some())?;
+    let forge = GithubForge::from_config(config)
+        .map_err(|e| format!("the Git host: {e}"))?
+        .shared();
     let registry = OciRegistry::from_config(config).map_err(|e| format!("the registry: {e}"))?;
     let cluster = KubeCluster::from_config(config);
     let mut notifier = ByPlatform::default()
@@ -31,31 +50,54 @@ pub fn real_ports(config: &Config) -> Result<Ports, String> {
             .bot_token
             .resolve()
             .map_err(|e| format!("platforms.slack.bot_token: {e}"))?;
-        notifier = notifier.with(
-            "slack",
-            Arc::new(SlackNotifier::https(&slack.api_url, &token)?),
-        );
+        let client: Arc<dyn Notifier> = if slack.api_url.starts_with("http://") {
+            // Config allows plain http only to loopback (a proxy or a test server).
+            Arc::new(SlackNotifier::plain_http(&slack.api_url, &token))
+        } else {
+            Arc::new(SlackNotifier::https(&slack.api_url, &token)?)
+        };
+        notifier = notifier.with("slack", client);
     }
+    let mut discord_rest = None;
     if let Some(discord) = &config.platforms().discord {
         let token = discord
             .bot_token
             .resolve()
             .map_err(|e| format!("platforms.discord.bot_token: {e}"))?;
-        notifier = notifier.with(
-            "discord",
-            Arc::new(DiscordNotifier::new(
-                &discord.api_url,
-                &token,
-                discord.application_id,
-            )?),
-        );
+        let rest = Arc::new(DiscordNotifier::new(
+            &discord.api_url,
+            &token,
+            discord.application_id,
+        )?);
+        notifier = notifier.with("discord", rest.clone());
+        discord_rest = Some(rest);
     }
-    Ok(Ports {
-        forge,
-        registry: Arc::new(registry),
-        cluster: Arc::new(cluster),
-        notifier: Arc::new(notifier),
+    Ok(Wired {
+        ports: Ports {
+            forge,
+            registry: Arc::new(registry),
+            cluster: Arc::new(cluster),
+            notifier: Arc::new(notifier),
+        },
+        discord: discord_rest,
     })
+}
+
+/// Every GitOps environment has a writer for its transport: the GitHub
+/// contents API needs `[platforms.github]`; plain git needs nothing more.
+fn check_gitops(config: &Config, github: bool) -> Result<(), String> {
+    for env in config.envs() {
+        let Strategy::Gitops(gitops) = &env.strategy else {
+            continue;
+        };
+        if matches!(gitops.source, GitopsSource::Github(_)) && !github {
+            return Err(format!(
+                "environments.{}: strategy = \"gitops\" with transport = \"github\" needs [platforms.github]",
+                env.name
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Prints progress messages on standard output, each edit on its own line.
@@ -79,109 +121,5 @@ impl Notifier for ConsoleNotifier {
     async fn react(&self, _message: &MessageRef, emoji: &str) -> Result<(), PortError> {
         println!("  (reacted {emoji})");
         Ok(())
-    }
-}
-
-/// GitHub as the Git host, including GitOps writes: the forge for refs,
-/// builds and deployments, and a GitOps writer over the same client.
-pub struct GitHost {
-    forge: Arc<GithubForge>,
-    gitops: super::github::gitops::GitopsWriter,
-}
-
-impl GitHost {
-    /// Wraps a forge.
-    pub fn new(forge: Arc<GithubForge>) -> GitHost {
-        GitHost {
-            gitops: super::github::gitops::GitopsWriter::new(Some(forge.clone())),
-            forge,
-        }
-    }
-}
-
-#[async_trait]
-impl crate::engine::ports::Forge for GitHost {
-    async fn resolve(
-        &self,
-        repo: &str,
-        reference: &crate::command::GitRef,
-    ) -> Result<crate::names::Sha, PortError> {
-        self.forge.resolve(repo, reference).await
-    }
-
-    async fn checks_passed(&self, repo: &str, sha: &crate::names::Sha) -> Result<bool, PortError> {
-        self.forge.checks_passed(repo, sha).await
-    }
-
-    async fn start_build(
-        &self,
-        repo: &str,
-        workflow: &str,
-        reference: &str,
-        inputs: &std::collections::BTreeMap<String, String>,
-    ) -> Result<crate::engine::ports::BuildRun, PortError> {
-        self.forge
-            .start_build(repo, workflow, reference, inputs)
-            .await
-    }
-
-    async fn follow_build(
-        &self,
-        repo: &str,
-        run: &crate::engine::ports::BuildRun,
-    ) -> Result<crate::engine::ports::BuildOutcome, PortError> {
-        self.forge.follow_build(repo, run).await
-    }
-
-    async fn create_deployment(
-        &self,
-        repo: &str,
-        env: &str,
-        sha: &crate::names::Sha,
-        request: crate::names::RequestId,
-    ) -> Result<u64, PortError> {
-        self.forge.create_deployment(repo, env, sha, request).await
-    }
-
-    async fn set_deployment_state(
-        &self,
-        repo: &str,
-        deployment: u64,
-        state: crate::engine::ports::DeploymentState,
-        log_url: &str,
-    ) -> Result<(), PortError> {
-        self.forge
-            .set_deployment_state(repo, deployment, state, log_url)
-            .await
-    }
-
-    async fn commit_image(
-        &self,
-        gitops: &crate::config::Gitops,
-        app: &crate::config::App,
-        image: &str,
-        message: &str,
-        _workload: &crate::engine::ports::Workload,
-    ) -> Result<crate::engine::ports::GitopsCommit, PortError> {
-        let change = self
-            .gitops
-            .commit_image(gitops, app, image, message)
-            .await?;
-        Ok(crate::engine::ports::GitopsCommit {
-            commit: change.commit,
-            url: change.url,
-        })
-    }
-
-    async fn comment(&self, repo: &str, number: u64, body: &str) -> Result<u64, PortError> {
-        self.forge.comment(repo, number, body).await
-    }
-
-    async fn edit_comment(&self, repo: &str, comment: u64, body: &str) -> Result<(), PortError> {
-        self.forge.edit_comment(repo, comment, body).await
-    }
-
-    async fn ping(&self, repo: &str) -> Result<(), PortError> {
-        self.forge.ping(repo).await
     }
 }

@@ -10,10 +10,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::fail;
 use crate::names::Identity;
+use crate::sandbox::generated::{read_endpoints, SANDBOX_DIR, SECRETS_ENV_FILE};
 use crate::server::verify::slack_signature;
-
-/// File `gantry serve --sandbox` writes with the sandbox Slack's address.
-pub const ENDPOINTS_FILE: &str = "sandbox-endpoints.json";
 
 /// Arguments of `gantry chat`.
 #[derive(Debug, clap::Args)]
@@ -21,10 +19,12 @@ pub struct ChatArgs {
     /// Who you are: a Slack identity from config, e.g. `slack:T0SANDBOX:UALICE01`.
     #[arg(long = "as", value_name = "IDENTITY")]
     identity: Identity,
-    /// The running server.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    url: String,
-    /// The server's data directory (for the sandbox's secrets and Slack address).
+    /// The running server. Default: the address `gantry serve` wrote in
+    /// the data directory (DIR/server.json).
+    #[arg(long)]
+    url: Option<String>,
+    /// The server's data directory (its address, and the sandbox's secrets
+    /// and Slack address under DIR/sandbox).
     #[arg(long, short = 'd', env = "GANTRY_DATA", default_value = super::DEFAULT_DATA, value_name = "DIR")]
     data: PathBuf,
     /// The Slack channel id to talk in.
@@ -44,18 +44,18 @@ pub fn run(args: &ChatArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
-    let slack = match std::fs::read_to_string(args.data.join(ENDPOINTS_FILE)) {
-        Ok(text) => serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| v["slack"].as_str().map(str::to_owned)),
-        Err(_) => None,
-    };
+    let sandbox = args.data.join(SANDBOX_DIR);
+    let slack = read_endpoints(&sandbox).ok().and_then(|e| e.slack);
     let Some(slack) = slack else {
         return fail(format!(
-            "no sandbox Slack found in {}; start `gantry serve --sandbox --data {}` first",
-            args.data.display(),
+            "no sandbox Slack found in {}; start `gantry serve --sandbox --data {}` (or `gantry sandbox up`) first",
+            sandbox.display(),
             args.data.display()
         ));
+    };
+    let url = match args.url.clone().map_or_else(|| server_url(&args.data), Ok) {
+        Ok(url) => url,
+        Err(e) => return fail(e),
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -74,7 +74,7 @@ pub fn run(args: &ChatArgs) -> ExitCode {
     };
     println!(
         "talking to {} as {} in {} — type a command (e.g. `deploy feat-x to dev`), Ctrl-D to leave",
-        args.url, args.identity, args.channel
+        url, args.identity, args.channel
     );
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     for line in std::io::stdin().lock().lines() {
@@ -84,7 +84,7 @@ pub fn run(args: &ChatArgs) -> ExitCode {
             continue;
         }
         let outcome = runtime.block_on(async {
-            let ack = send(&http, &args.url, &secret, team, user, &args.channel, text).await?;
+            let ack = send(&http, &url, &secret, team, user, &args.channel, text).await?;
             println!("(only to you) {ack}");
             watch(&http, &slack, &args.channel, args.watch, &mut seen).await
         });
@@ -99,7 +99,7 @@ fn read_secret(data: &std::path::Path) -> Result<String, String> {
     if let Ok(secret) = std::env::var("SLACK_SIGNING_SECRET") {
         return Ok(secret);
     }
-    let path = data.join(super::serve::SANDBOX_SECRETS_FILE);
+    let path = data.join(SANDBOX_DIR).join(SECRETS_ENV_FILE);
     let text = std::fs::read_to_string(&path).map_err(|e| {
         format!(
             "SLACK_SIGNING_SECRET is not set and {} cannot be read: {e}",
@@ -109,6 +109,22 @@ fn read_secret(data: &std::path::Path) -> Result<String, String> {
     text.lines()
         .find_map(|l| l.strip_prefix("SLACK_SIGNING_SECRET=").map(str::to_owned))
         .ok_or_else(|| format!("{} has no SLACK_SIGNING_SECRET", path.display()))
+}
+
+/// The address `gantry serve` wrote in the data directory.
+fn server_url(data: &std::path::Path) -> Result<String, String> {
+    let path = data.join(super::serve::SERVER_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        format!(
+            "no server address in {} ({e}); start `gantry serve --data {}` or give --url",
+            path.display(),
+            data.display()
+        )
+    })?;
+    serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v["url"].as_str().map(str::to_owned))
+        .ok_or_else(|| format!("{} holds no server address; give --url", path.display()))
 }
 
 async fn send(
@@ -168,7 +184,10 @@ async fn watch(
     let until = Instant::now() + period;
     while Instant::now() < until {
         let all: Vec<serde_json::Value> = http
-            .get(format!("{}/_sandbox/messages", slack.trim_end_matches('/')))
+            .get(format!(
+                "{}/_sandbox/messages",
+                slack.trim_end_matches('/').trim_end_matches("/api")
+            ))
             .send()
             .await
             .map_err(|e| e.to_string())?

@@ -20,9 +20,10 @@ use crate::config::Secret;
 use crate::engine::{Engine, Request, State};
 use crate::sandbox::discord::{FakeDiscord, Origin};
 use crate::sandbox::slack::FakeSlack;
-use crate::sandbox::stack::{SandboxCredentials, SandboxDiscord};
+use crate::sandbox::stack::{SandboxOptions, SandboxServers};
+use crate::server::assemble::assemble;
+use crate::server::router;
 use crate::server::verify::slack_signature;
-use crate::server::{router, DiscordInbound, GithubInbound, Metrics, ServerState, SlackInbound};
 use crate::store::Store;
 
 /// File that marks a directory as the demo's own, safe to start afresh.
@@ -32,11 +33,7 @@ const MARKER: &str = ".gantry-demo";
 /// the weekday it is run on.
 const STORY_START: i64 = 1_795_521_600;
 const TEAM: &str = "T0SANDBOX";
-const DISCORD_APP: u64 = 100_000_000_000_000_000;
 const DISCORD_GUILD: u64 = 200_000_000_000_000_000;
-const DISCORD_TOKEN: &str = "demo-discord-token";
-const GITHUB_SECRET: &str = "demo-webhook-secret";
-const GITHUB_TOKEN: &str = "demo-github-token";
 const REPO: &str = "acme/web";
 const CHANNEL: &str = "C0DEPLOYS";
 
@@ -119,32 +116,26 @@ fn slack_user(person: &str) -> &'static str {
 struct Story {
     engine: Engine,
     slack: FakeSlack,
-    stack: crate::sandbox::stack::SandboxStack,
+    stack: SandboxServers,
     http: reqwest::Client,
     base: String,
     clock: Arc<AtomicI64>,
     signing: Secret,
+    github_secret: Secret,
     events: u32,
     discord: FakeDiscord,
 }
 
 async fn play(args: &DemoArgs) -> Result<(), String> {
-    let config = Arc::new(crate::config::load(&args.config.config).map_err(|e| e.to_string())?);
     let grammar = grammar().map_err(|_| "the built-in grammar is broken".to_owned())?;
-    let store = Store::open(&args.data).map_err(|e| e.to_string())?;
     let tick = Duration::from_millis(if args.fast { 15 } else { 400 });
-    let discord_key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
-    let credentials = SandboxCredentials {
-        github_token: Secret::new(GITHUB_TOKEN.into()),
-        slack_token: Some(Secret::new("xoxb-demo".into())),
-        discord: Some(SandboxDiscord {
-            token: Secret::new(DISCORD_TOKEN.into()),
-            application_id: DISCORD_APP,
-            guild_ids: vec![DISCORD_GUILD],
-            key: discord_key.clone(),
-        }),
-    };
-    let stack = crate::sandbox::stack::start(&config, tick, &credentials).await?;
+    let stack = crate::sandbox::stack::start(
+        &args.config.config,
+        &args.data.join(crate::sandbox::generated::SANDBOX_DIR),
+        SandboxOptions::with_tick(tick),
+    )
+    .await?;
+    let store = Store::open(&args.data).map_err(|e| e.to_string())?;
     let slack = stack
         .slack
         .clone()
@@ -155,47 +146,14 @@ async fn play(args: &DemoArgs) -> Result<(), String> {
         .ok_or("the config does not enable Discord; the demo needs it")?;
     let started = Instant::now();
     let clock = Arc::new(AtomicI64::new(STORY_START));
-    let time = clock.clone();
-    let engine = Engine::new(
-        config,
-        Arc::new(grammar),
-        store,
-        stack.ports.clone(),
-        Arc::new(move || time.load(Ordering::SeqCst) + started.elapsed().as_secs() as i64),
-    );
-    let signing = Secret::new("demo-signing-secret".into());
-    let slack_config = engine
-        .config()
-        .platforms()
-        .slack
-        .clone()
-        .ok_or("Slack is not enabled")?;
     let now = {
         let time = clock.clone();
         Arc::new(move || time.load(Ordering::SeqCst) + started.elapsed().as_secs() as i64)
     };
-    let state = Arc::new(ServerState {
-        engine: engine.clone(),
-        slack: Some(SlackInbound {
-            secrets: vec![Secret::new(signing.expose().to_owned())],
-            team_ids: vec![TEAM.into()],
-            approve_reaction: slack_config.approve_reaction.clone(),
-            deny_reaction: slack_config.deny_reaction.clone(),
-        }),
-        discord: Some(DiscordInbound {
-            public_key: discord_key.verifying_key(),
-            application_id: DISCORD_APP,
-            guild_ids: vec![DISCORD_GUILD],
-            rest: stack.discord_rest.clone(),
-        }),
-        github: Some(GithubInbound {
-            secrets: vec![Secret::new(GITHUB_SECRET.into())],
-            review_approvals: false,
-            notifier: stack.ports.notifier.clone(),
-        }),
-        metrics: Metrics::default(),
-        clock: now.clone(),
-    });
+    // The same assembly as `gantry serve`, on the config the sandbox wrote;
+    // only the clock is the story's.
+    let gantry = assemble(stack.config.clone(), Arc::new(grammar), store, now.clone()).await?;
+    let engine = gantry.engine.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| e.to_string())?;
@@ -203,6 +161,7 @@ async fn play(args: &DemoArgs) -> Result<(), String> {
         "http://{}",
         listener.local_addr().map_err(|e| e.to_string())?
     );
+    let state = gantry.state.clone();
     tokio::spawn(async move { axum::serve(listener, router(state)).await });
     discord.set_interactions_url(&format!("{base}/discord/interactions"));
     discord.set_clock(now);
@@ -210,6 +169,8 @@ async fn play(args: &DemoArgs) -> Result<(), String> {
         .timeout(Duration::from_secs(10))
         .build()
         .map_err(|e| e.to_string())?;
+    let signing = stack.secrets.slack_signing_secret.clone();
+    let github_secret = stack.secrets.github_webhook_secret.clone();
     let mut story = Story {
         engine,
         slack,
@@ -218,6 +179,7 @@ async fn play(args: &DemoArgs) -> Result<(), String> {
         base,
         clock,
         signing,
+        github_secret,
         events: 0,
         discord,
     };
@@ -459,7 +421,10 @@ impl Story {
             )
             .header(
                 "x-hub-signature-256",
-                crate::sandbox::github::webhook::signature(GITHUB_SECRET, body.as_bytes()),
+                crate::sandbox::github::webhook::signature(
+                    self.github_secret.expose(),
+                    body.as_bytes(),
+                ),
             )
             .body(body)
             .send()

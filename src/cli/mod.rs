@@ -12,6 +12,7 @@ mod help;
 mod image;
 mod parse;
 mod run;
+mod sandbox;
 mod serve;
 
 use std::path::PathBuf;
@@ -79,7 +80,7 @@ pub enum CliCommand {
     /// Requests persist in the data directory, so a deploy that waits for
     /// approval can be approved by a later `gantry run --as <approver>`.
     #[command(
-        after_help = "Examples:\n  gantry run --sandbox --as console:alice 'deploy feat-x to dev'\n  gantry run --sandbox --as console:alice 'promote from staging to prod'\n  gantry run --sandbox --as console:bob 'approve R-2'"
+        after_help = "Examples (with `gantry sandbox up` running in another terminal):\n  gantry run --sandbox --as console:alice 'deploy feat-x to dev'\n  gantry run --sandbox --as console:alice 'promote from staging to prod'\n  gantry run --sandbox --as console:bob 'approve R-2'"
     )]
     Run(run::RunArgs),
     /// Run the HTTP server: Slack, Discord and GitHub endpoints, health and metrics.
@@ -92,12 +93,12 @@ pub enum CliCommand {
         after_help = "Example:\n  SLACK_SIGNING_SECRET=… gantry bench --url http://127.0.0.1:8080 -n 10000 --rate 1000"
     )]
     Bench(bench::BenchArgs),
-    /// Type commands at a running `gantry serve --sandbox` as a Slack user.
+    /// Type commands at a running `gantry serve` on the sandbox as a Slack user.
     ///
     /// Shows the acknowledgement and then every message and edit in the
     /// sandbox Slack channel, live.
     #[command(
-        after_help = "Example:\n  gantry serve --sandbox &\n  gantry chat --as slack:T0SANDBOX:UALICE01"
+        after_help = "Example:\n  gantry serve --sandbox --listen 127.0.0.1:0 &\n  gantry chat --as slack:T0SANDBOX:UALICE01"
     )]
     Chat(chat::ChatArgs),
     /// Play the delivery story through the real server on the sandbox.
@@ -109,6 +110,9 @@ pub enum CliCommand {
         after_help = "Examples:\n  gantry demo\n  gantry demo --fast --data /tmp/gantry-demo"
     )]
     Demo(demo::DemoArgs),
+    /// Run the sandbox: fake Kubernetes, registry, GitHub, Slack and Discord
+    /// servers on 127.0.0.1, and a config that points Gantry at them.
+    Sandbox(sandbox::SandboxArgs),
     /// Read and check the hash-chained audit trail.
     Audit(audit::AuditArgs),
     /// Ask the container registry about an image: `gantry image digest <image-ref>`.
@@ -131,6 +135,7 @@ pub fn run(cli: Cli) -> ExitCode {
         CliCommand::Bench(args) => bench::run(&args),
         CliCommand::Demo(args) => demo::run(&args),
         CliCommand::Chat(args) => chat::run(&args),
+        CliCommand::Sandbox(args) => sandbox::run(&args),
     }
 }
 

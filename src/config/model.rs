@@ -40,6 +40,8 @@ pub struct Cluster {
     pub name: String,
     /// Kubeconfig context; `None` = in-cluster or current context.
     pub context: Option<String>,
+    /// Kubeconfig file; `None` = `$KUBECONFIG`, else `~/.kube/config`.
+    pub kubeconfig: Option<std::path::PathBuf>,
     /// Whether requests impersonate the requesting person.
     pub impersonate: bool,
 }

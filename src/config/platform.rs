@@ -70,6 +70,8 @@ pub struct Github {
     pub auth: GithubAuth,
     /// Whether approving PR reviews count as approvals.
     pub review_approvals: bool,
+    /// How often build runs and check runs are polled.
+    pub poll_interval: Duration,
 }
 
 /// GitHub API credentials.
@@ -95,6 +97,9 @@ pub struct Registry {
     pub docker_config: Option<PathBuf>,
     /// Hosts spoken to over plain HTTP.
     pub plain_http_hosts: Vec<String>,
+    /// Where to reach a registry host (host → base URL), e.g. a mirror or
+    /// a port-forward; images keep their names.
+    pub endpoints: std::collections::BTreeMap<String, String>,
     /// Per-request timeout.
     pub timeout: Duration,
 }

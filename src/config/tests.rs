@@ -268,6 +268,7 @@ fn an_apps_registry_is_read_as_docker_reads_an_image_reference() {
     let mut cluster = Cluster {
         name: "prod-eu".into(),
         context: None,
+        kubeconfig: None,
         impersonate: false,
     };
     assert_eq!(cluster.kube_context(), "prod-eu");

@@ -132,12 +132,7 @@ pub trait Forge: Send + Sync {
         image: &str,
         message: &str,
         workload: &Workload,
-    ) -> Result<GitopsCommit, PortError> {
-        let _ = (gitops, app, image, message, workload);
-        Err(PortError::Unavailable(
-            "this Git host cannot write GitOps changes".into(),
-        ))
-    }
+    ) -> Result<GitopsCommit, PortError>;
     /// Comments on pull request `number`; returns the comment's id.
     async fn comment(&self, repo: &str, number: u64, body: &str) -> Result<u64, PortError>;
     /// Replaces a comment's text.

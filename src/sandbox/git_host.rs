@@ -223,12 +223,24 @@ pub fn spawn(
     cluster: Arc<dyn Cluster>,
     tick: Duration,
 ) {
+    // The seeded cluster already runs what the seeded config repositories
+    // say: those revisions count as synced.
+    let mut synced = BTreeMap::new();
+    for env in config.envs() {
+        if let Strategy::Gitops(gitops) = &env.strategy {
+            if let GitopsSource::Github(repo) = &gitops.source {
+                if let Some(text) = github.file(&repo.to_string(), &gitops.branch, &gitops.path) {
+                    synced.insert(env.name.to_string(), text);
+                }
+            }
+        }
+    }
     tokio::spawn(async move {
         let mut built: BTreeSet<u64> = BTreeSet::new();
         loop {
             tokio::time::sleep(tick).await;
             run_ci(&config, &github, &registry, &mut built);
-            sync_gitops(&config, &github, cluster.as_ref()).await;
+            sync_gitops(&config, &github, cluster.as_ref(), &mut synced).await;
         }
     });
 }
@@ -266,7 +278,15 @@ fn run_ci(
 }
 
 /// Applies each GitOps environment's pinned images, like Argo CD's auto-sync.
-async fn sync_gitops(config: &Config, github: &FakeGithub, cluster: &dyn Cluster) {
+/// Like Argo CD, acts on a new revision of the watched file only (`synced`
+/// holds the text last applied per environment), so an idle sandbox sends
+/// the Kubernetes API nothing.
+async fn sync_gitops(
+    config: &Config,
+    github: &FakeGithub,
+    cluster: &dyn Cluster,
+    synced: &mut BTreeMap<String, String>,
+) {
     for env in config.envs() {
         let (Strategy::Gitops(gitops), Target::Namespace(namespace)) = (&env.strategy, &env.target)
         else {
@@ -280,6 +300,10 @@ async fn sync_gitops(config: &Config, github: &FakeGithub, cluster: &dyn Cluster
         let Some(text) = github.file(&repo.to_string(), &gitops.branch, &gitops.path) else {
             continue;
         };
+        if synced.get(env.name.as_str()) == Some(&text) {
+            continue;
+        }
+        let mut applied = true;
         for app in config.apps() {
             let Some(image) = kustomize_image(&text, app) else {
                 continue;
@@ -295,6 +319,7 @@ async fn sync_gitops(config: &Config, github: &FakeGithub, cluster: &dyn Cluster
                 awaiting_image: None,
             };
             let Ok(running) = cluster.current_images(&workload).await else {
+                applied = false;
                 continue;
             };
             if running.iter().all(|(_, i)| *i == image) {
@@ -306,11 +331,15 @@ async fn sync_gitops(config: &Config, github: &FakeGithub, cluster: &dyn Cluster
                 requested_by: "argocd".into(),
             };
             if let Err(e) = cluster.set_image(&workload, &image, &stamp).await {
+                applied = false;
                 eprintln!(
                     "sandbox Argo CD: cannot sync {} in {namespace}: {e}",
                     app.name
                 );
             }
+        }
+        if applied {
+            synced.insert(env.name.to_string(), text);
         }
     }
 }

@@ -35,8 +35,6 @@ use faults::{Faults, ImageChange};
 use store::{Change, Key, Kind, Objects};
 use write::PatchKind;
 
-use super::world::WorldState;
-
 /// The pace of the simulated controller.
 #[derive(Debug, Clone, Copy)]
 pub struct FakeOptions {
@@ -264,26 +262,6 @@ impl FakeKube {
             "kubectl",
             &body,
         );
-    }
-
-    /// Adds the sandbox world's namespaces and Deployments (every context is this cluster).
-    pub fn load(&self, world: &WorldState) {
-        for (key, d) in &world.deployments {
-            let parts: Vec<&str> = key.splitn(3, '/').collect();
-            if let [_, namespace, name] = parts.as_slice() {
-                self.add_deployment(namespace, name, &d.container, &d.image, d.replicas);
-            }
-        }
-        for key in world.namespaces.keys() {
-            if let Some((_, name)) = key.split_once('/') {
-                let labels = &world.namespaces[key];
-                let pairs: Vec<(&str, &str)> = labels
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str()))
-                    .collect();
-                self.add_namespace(name, &pairs);
-            }
-        }
     }
 
     fn get<T: DeserializeOwned>(&self, key: &Key) -> Option<T> {

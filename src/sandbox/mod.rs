@@ -2,6 +2,7 @@
 //! the whole flow runs without any account.
 
 pub mod discord;
+pub mod generated;
 pub mod git_host;
 pub mod github;
 pub mod kube;
@@ -9,7 +10,3 @@ pub mod registry;
 pub mod seed;
 pub mod slack;
 pub mod stack;
-pub mod world;
-
-pub use seed::seed;
-pub use world::{World, WorldState};

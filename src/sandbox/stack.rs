@@ -1,57 +1,33 @@
-//! The sandbox as real servers on 127.0.0.1: a fake Kubernetes API server,
-//! an OCI registry, a fake GitHub and fake Slack and Discord APIs, each
-//! reached by Gantry's real adapter over HTTP. Every app's repository has
-//! `main`, `feat-x`, `feat-broken` (pods never ready), `feat-unbuilt` (no
-//! image until someone runs `build`) and `release/1.0`, and every fixed
-//! namespace runs each app's Deployments with three replicas of `main`.
-//! Next to GitHub run the sandbox's CI runner and Argo CD sync
-//! ([`super::git_host`]).
+//! The sandbox as real servers on 127.0.0.1 — a fake Kubernetes API server,
+//! an OCI registry, a fake GitHub and fake Slack and Discord APIs — plus the
+//! config that points Gantry's production wiring at them. Nothing here
+//! builds a port: whoever runs Gantry on the sandbox loads the written
+//! config and goes through [`crate::adapters::wiring::ports`] like
+//! production does.
+//!
+//! Every app's repository has `main`, `feat-x`, `feat-broken` (pods never
+//! ready), `feat-unbuilt` (no image until someone runs `build`) and
+//! `release/1.0`, and every fixed namespace runs each app's Deployments
+//! with three replicas of `main`. Next to GitHub run the sandbox's CI runner
+//! and Argo CD sync ([`super::git_host`]).
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::discord::FakeDiscord;
+use super::generated::{self, SandboxSecrets};
 use super::git_host;
 use super::github::FakeGithub;
 use super::kube::{FakeKube, FakeOptions};
 use super::registry::{start as start_registry, SandboxAuth, SandboxRegistry};
 use super::seed::REPLICAS;
 use super::slack::FakeSlack;
-use crate::adapters::discord::DiscordNotifier;
-use crate::adapters::github::{GithubForge, GithubNotifier, Polling};
-use crate::adapters::kube::KubeCluster;
-use crate::adapters::notify::ByPlatform;
-use crate::adapters::registry::{OciRegistry, RegistrySettings};
-use crate::adapters::slack::SlackNotifier;
-use crate::adapters::wiring::{ConsoleNotifier, GitHost};
-use crate::config::{Config, Secret, Target};
-use crate::engine::Ports;
+use crate::config::{Config, Target};
 
-/// The credentials the sandbox's fakes accept, and Discord's application.
-pub struct SandboxCredentials {
-    /// The GitHub token.
-    pub github_token: Secret,
-    /// The Slack bot token; `None` = no Slack.
-    pub slack_token: Option<Secret>,
-    /// Discord, when enabled.
-    pub discord: Option<SandboxDiscord>,
-}
-
-/// The sandbox Discord's application.
-pub struct SandboxDiscord {
-    /// The bot token.
-    pub token: Secret,
-    /// Application id.
-    pub application_id: u64,
-    /// Guilds `/gantry` is registered in.
-    pub guild_ids: Vec<u64>,
-    /// The key the fake signs interactions with.
-    pub key: ed25519_dalek::SigningKey,
-}
-
-/// The running sandbox servers and the ports wired to them.
-pub struct SandboxStack {
+/// The running sandbox servers and the config written for them.
+pub struct SandboxServers {
     /// The fake Kubernetes API server.
     pub kube: FakeKube,
     /// The OCI registry.
@@ -59,25 +35,58 @@ pub struct SandboxStack {
     /// The fake GitHub: app repositories, pull requests, checks, builds,
     /// deployments, comments and GitOps config repositories.
     pub github: FakeGithub,
-    /// The fake Slack Web API, when Slack is enabled.
+    /// The fake Slack Web API, when the base config enables Slack.
     pub slack: Option<FakeSlack>,
-    /// The fake Discord, when Discord is enabled.
+    /// The fake Discord, when the base config enables Discord.
     pub discord: Option<FakeDiscord>,
-    /// The Discord REST client pointed at it.
-    pub discord_rest: Option<Arc<DiscordNotifier>>,
-    /// Ports: the real registry, Kubernetes, GitHub, Slack and Discord
-    /// adapters pointed at the servers above.
-    pub ports: Ports,
+    /// The secrets the fakes accept, also written under the sandbox directory.
+    pub secrets: SandboxSecrets,
+    /// The directory holding the written config, kubeconfig and secrets.
+    pub dir: PathBuf,
+    /// The written config file (`DIR/gantry.toml`).
+    pub config_path: PathBuf,
+    /// That config, loaded and checked like any other.
+    pub config: Arc<Config>,
 }
 
-/// Starts every sandbox server for `config`, seeds them and wires the ports.
-/// `tick` is the pace of the simulated controller, builds and syncs.
+/// How the sandbox behaves.
+#[derive(Debug, Clone, Copy)]
+pub struct SandboxOptions {
+    /// The pace of the simulated controller, builds and syncs.
+    pub tick: Duration,
+    /// Ticks before a stuck rollout passes its progress deadline.
+    pub deadline_ticks: u64,
+    /// Leave `[registry]` and the images as the base config has them (a
+    /// test pointing them at a real registry); the sandbox's own registry
+    /// then holds nothing.
+    pub external_registry: bool,
+}
+
+impl SandboxOptions {
+    /// Options with the given tick and a deadline of ten ticks.
+    pub fn with_tick(tick: Duration) -> SandboxOptions {
+        SandboxOptions {
+            tick,
+            deadline_ticks: 10,
+            external_registry: false,
+        }
+    }
+}
+
+/// Starts every sandbox server for the config at `base`, seeds them, and
+/// writes `dir/gantry.toml` (the base config pointed at the servers), its
+/// kubeconfig and its secrets. Returns once everything answers.
 pub async fn start(
-    config: &Arc<Config>,
-    tick: Duration,
-    credentials: &SandboxCredentials,
-) -> Result<SandboxStack, String> {
+    base: &Path,
+    dir: &Path,
+    options: SandboxOptions,
+) -> Result<SandboxServers, String> {
     crate::tls::install_crypto();
+    let base_config = crate::config::load(base).map_err(|e| e.to_string())?;
+    let base_text = std::fs::read_to_string(base)
+        .map_err(|e| format!("cannot read {}: {e}", base.display()))?;
+    let secrets = SandboxSecrets::generate();
+    let tick = options.tick;
     let registry = Arc::new(
         start_registry(SandboxAuth::Anonymous)
             .await
@@ -85,25 +94,92 @@ pub async fn start(
     );
     let kube = FakeKube::start(FakeOptions {
         tick,
-        deadline_ticks: 10,
+        deadline_ticks: options.deadline_ticks,
     })
     .await
     .map_err(|e| format!("cannot start the sandbox Kubernetes API: {e}"))?;
-    let github = FakeGithub::start(credentials.github_token.expose())
+    let github = FakeGithub::start(secrets.github_token.expose())
         .await
         .map_err(|e| format!("cannot start the sandbox GitHub: {e}"))?;
-    let refs = git_host::seed_repositories(&github, config, tick);
-    let mut aliases = BTreeMap::new();
+    let slack = match &base_config.platforms().slack {
+        Some(_) => Some(
+            FakeSlack::start(secrets.slack_bot_token.expose())
+                .await
+                .map_err(|e| format!("cannot start the sandbox Slack: {e}"))?,
+        ),
+        None => None,
+    };
+    let discord = match &base_config.platforms().discord {
+        Some(d) => Some(
+            FakeDiscord::start(
+                secrets.discord_bot_token.expose(),
+                d.application_id,
+                secrets.discord_key.clone(),
+            )
+            .await
+            .map_err(|e| format!("cannot start the sandbox Discord: {e}"))?,
+        ),
+        None => None,
+    };
+    let publish = (!options.external_registry).then_some(registry.as_ref());
+    seed(&base_config, &kube, publish, &github, tick)?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let dir = dir
+        .canonicalize()
+        .map_err(|e| format!("cannot resolve {}: {e}", dir.display()))?;
+    let endpoints = generated::Endpoints {
+        kubernetes: kube.url().to_owned(),
+        registry: (!options.external_registry).then(|| format!("http://{}", registry.host())),
+        github: github.url(),
+        slack: slack.as_ref().map(FakeSlack::api_url),
+        discord: discord.as_ref().map(FakeDiscord::api_url),
+        poll: tick.max(Duration::from_millis(10)),
+    };
+    let config_path = generated::write(&dir, &base_text, &base_config, &endpoints, &secrets)?;
+    let config =
+        Arc::new(crate::config::load(&config_path).map_err(|e| {
+            format!("the sandbox wrote a config that does not load (a defect): {e}")
+        })?);
+    // The simulated CI runner and Argo CD; Argo's own Kubernetes client.
+    let argo =
+        crate::adapters::kube::KubeCluster::for_url(&kube.url()).map_err(|e| e.to_string())?;
+    git_host::spawn(
+        config.clone(),
+        github.clone(),
+        registry.clone(),
+        Arc::new(argo),
+        tick,
+    );
+    Ok(SandboxServers {
+        kube,
+        registry,
+        github,
+        slack,
+        discord,
+        secrets,
+        dir,
+        config_path,
+        config,
+    })
+}
+
+/// Seeds GitHub, the registry and the cluster from the base config.
+fn seed(
+    config: &Config,
+    kube: &FakeKube,
+    registry: Option<&SandboxRegistry>,
+    github: &FakeGithub,
+    tick: Duration,
+) -> Result<(), String> {
+    let refs = git_host::seed_repositories(github, config, tick);
     let mut running = BTreeMap::new();
     for app in config.apps() {
-        let host = app.registry();
-        aliases.insert(host.to_owned(), registry.host());
         let repo = app.repo.to_string();
         for seeded in refs.iter().filter(|r| r.repo == repo) {
-            if seeded.name == "feat-unbuilt" {
+            let Some(registry) = registry.filter(|_| seeded.name != "feat-unbuilt") else {
                 continue;
-            }
-            let digest = git_host::publish(&registry, app, &seeded.name, &seeded.sha)?;
+            };
+            let digest = git_host::publish(registry, app, &seeded.name, &seeded.sha)?;
             match seeded.name.as_str() {
                 "main" => {
                     running.insert(app.name.to_string(), format!("{}@{digest}", app.image));
@@ -128,80 +204,11 @@ pub async fn start(
             }
         }
     }
-    git_host::seed_config_repositories(&github, config, |app| {
+    git_host::seed_config_repositories(github, config, |app| {
         running
             .get(app.name.as_str())
             .cloned()
             .unwrap_or_else(|| app.image.clone())
     });
-    let oci = OciRegistry::new(RegistrySettings {
-        host_aliases: aliases,
-        timeout: Duration::from_secs(5),
-        ..RegistrySettings::default()
-    })
-    .map_err(|e| e.to_string())?;
-    let cluster: Arc<dyn crate::engine::Cluster> =
-        Arc::new(KubeCluster::for_url(kube.url()).map_err(|e| e.to_string())?);
-    let forge = GithubForge::for_url(&github.url(), credentials.github_token.expose())
-        .map_err(|e| e.to_string())?
-        .with_polling(Polling {
-            every: tick.max(Duration::from_millis(10)),
-            run_appears_within: Duration::from_secs(10),
-            build_timeout: tick * 50 + Duration::from_secs(10),
-            checks_timeout: Duration::from_secs(10),
-        })
-        .shared();
-    let mut notifier = ByPlatform::default()
-        .with("console", Arc::new(ConsoleNotifier))
-        .with("github", Arc::new(GithubNotifier::new(forge.clone())));
-    let mut slack = None;
-    if let (Some(_), Some(token)) = (&config.platforms().slack, &credentials.slack_token) {
-        let fake = FakeSlack::start(token.expose())
-            .await
-            .map_err(|e| format!("cannot start the sandbox Slack: {e}"))?;
-        notifier = notifier.with(
-            "slack",
-            Arc::new(SlackNotifier::plain_http(&fake.api_url(), token)),
-        );
-        slack = Some(fake);
-    }
-    let (mut discord, mut discord_rest) = (None, None);
-    if let (Some(_), Some(d)) = (&config.platforms().discord, &credentials.discord) {
-        let fake = FakeDiscord::start(d.token.expose(), d.application_id, d.key.clone())
-            .await
-            .map_err(|e| format!("cannot start the sandbox Discord: {e}"))?;
-        let rest = Arc::new(DiscordNotifier::new(
-            &fake.api_url(),
-            &d.token,
-            d.application_id,
-        )?);
-        rest.register_commands(&d.guild_ids)
-            .await
-            .map_err(|e| format!("cannot register the sandbox Discord command: {e}"))?;
-        notifier = notifier.with("discord", rest.clone());
-        discord = Some(fake);
-        discord_rest = Some(rest);
-    }
-    git_host::spawn(
-        config.clone(),
-        github.clone(),
-        registry.clone(),
-        cluster.clone(),
-        tick,
-    );
-    let ports = Ports {
-        forge: Arc::new(GitHost::new(forge)),
-        registry: Arc::new(oci),
-        cluster,
-        notifier: Arc::new(notifier),
-    };
-    Ok(SandboxStack {
-        kube,
-        registry,
-        github,
-        slack,
-        discord,
-        discord_rest,
-        ports,
-    })
+    Ok(())
 }

@@ -5,6 +5,7 @@
 //! handling, parses, and acknowledges at once; the work itself runs on a
 //! background task that reports through the request's progress message.
 
+pub mod assemble;
 mod discord;
 mod github;
 mod metrics;

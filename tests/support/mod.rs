@@ -1,5 +1,8 @@
-//! Shared harness for engine scenarios: a real store in a temporary
-//! directory, the sandbox world behind the ports, and a clock the test owns.
+//! Shared harness for engine scenarios: the sandbox servers (fake
+//! Kubernetes API, registry, GitHub, Slack, Discord) started from a config
+//! in `tests/data/`, the config they write, the ports built from it by the
+//! production wiring, a real store in a temporary directory, and a clock
+//! the test owns.
 
 #![allow(dead_code)]
 
@@ -11,134 +14,127 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use gantry::adapters::wiring;
 use gantry::command::Grammar;
-use gantry::engine::{Conversation, Engine, Ports, Reply, Request};
+use gantry::engine::{Conversation, Engine, Reply, Request};
 use gantry::names::RequestId;
-use gantry::sandbox::World;
+use gantry::sandbox::discord::FakeDiscord;
+use gantry::sandbox::slack::FakeSlack;
+use gantry::sandbox::stack::{SandboxOptions, SandboxServers};
 use gantry::store::Store;
 
 /// 2026-11-24T12:00:00Z, a Tuesday outside every freeze window.
 pub const TUESDAY_NOON: i64 = 1_795_521_600;
 
-/// An engine over the sandbox world with a test-owned clock.
+/// The sandbox pace in tests: fast rollouts, builds and syncs.
+pub const TICK: Duration = Duration::from_millis(2);
+
+/// An engine on the production wiring, pointed at the sandbox servers.
 pub struct Harness {
     pub engine: Engine,
-    pub world: Arc<World>,
+    pub sandbox: Arc<SandboxServers>,
     pub store: Store,
     pub clock: Arc<AtomicI64>,
-    pub dir: tempfile::TempDir,
+    pub dir: Arc<tempfile::TempDir>,
+    /// The engine's notifier, for inbound routes a test builds.
+    pub notifier: Arc<dyn gantry::engine::Notifier>,
+    /// The wiring's Discord REST client, when the config enables Discord.
+    pub discord_rest: Option<Arc<gantry::adapters::discord::DiscordNotifier>>,
+}
+
+/// The path of a config in `tests/data/`.
+pub fn data(config_file: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(config_file)
 }
 
 impl Harness {
-    /// Builds a harness from a config file in `tests/data/`.
-    pub fn new(config_file: &str) -> Harness {
-        Harness::in_dir(config_file, tempfile::tempdir().expect("temp dir"))
+    /// Starts the sandbox for a config file in `tests/data/`.
+    pub async fn new(config_file: &str) -> Harness {
+        Harness::with_options(config_file, SandboxOptions::with_tick(TICK)).await
     }
 
-    /// Builds a harness over whatever store `dir` already holds.
-    pub fn in_dir(config_file: &str, dir: tempfile::TempDir) -> Harness {
-        Harness::build(config_file, dir, None)
+    /// Starts the sandbox over whatever store `dir/store` already holds.
+    pub async fn in_dir(config_file: &str, dir: tempfile::TempDir) -> Harness {
+        Harness::start(config_file, SandboxOptions::with_tick(TICK), dir).await
     }
 
-    /// Builds a harness whose cluster is `cluster` (e.g. `KubeCluster` in
-    /// front of the fake API server); everything else is the world.
-    pub fn with_cluster(config_file: &str, cluster: Arc<dyn gantry::engine::Cluster>) -> Harness {
-        let mut h = Harness::new(config_file);
-        let ports = Ports {
-            forge: h.world.clone(),
-            registry: h.world.clone(),
-            cluster,
-            notifier: h.world.clone(),
-        };
-        let time = h.clock.clone();
-        h.engine = Engine::new(
-            Arc::new(h.engine.config().clone()),
-            Arc::new(Grammar::builtin().expect("grammar")),
-            h.store.clone(),
-            ports,
-            Arc::new(move || time.load(Ordering::SeqCst)),
-        );
-        h
+    /// The same, with the sandbox's pace and deadlines chosen.
+    pub async fn with_options(config_file: &str, options: SandboxOptions) -> Harness {
+        Harness::start(config_file, options, tempfile::tempdir().expect("temp dir")).await
     }
 
-    /// Builds a second engine over an already open store (a restart within
-    /// one process: sled allows one opener), chat going to `notifier`.
-    pub fn with_store(
-        config_file: &str,
-        store: Store,
-        notifier: Arc<dyn gantry::engine::Notifier>,
-    ) -> Harness {
-        let mut harness = Harness::with_notifier(config_file, notifier.clone());
-        let time = harness.clock.clone();
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/data")
-            .join(config_file);
-        let config = Arc::new(gantry::config::load(&path).expect("test config loads"));
-        let ports = Ports {
-            forge: harness.world.clone(),
-            registry: harness.world.clone(),
-            cluster: harness.world.clone(),
-            notifier,
-        };
-        harness.engine = Engine::new(
-            config,
-            Arc::new(Grammar::builtin().expect("grammar")),
-            store.clone(),
-            ports,
-            Arc::new(move || time.load(Ordering::SeqCst)),
-        );
-        harness.store = store;
-        harness
+    async fn start(config_file: &str, options: SandboxOptions, dir: tempfile::TempDir) -> Harness {
+        let dir = Arc::new(dir);
+        let sandbox =
+            gantry::sandbox::stack::start(&data(config_file), &dir.path().join("sandbox"), options)
+                .await
+                .expect("the sandbox starts");
+        let store = Store::open(&dir.path().join("store")).expect("store opens");
+        let clock = Arc::new(AtomicI64::new(TUESDAY_NOON));
+        Harness::build(Arc::new(sandbox), store, clock, dir)
     }
 
-    /// Builds a harness whose chat goes to `notifier` instead of the world.
-    pub fn with_notifier(
-        config_file: &str,
-        notifier: Arc<dyn gantry::engine::Notifier>,
-    ) -> Harness {
+    /// A second engine over the same store, sandbox and clock: a restart
+    /// within one process (sled allows one opener).
+    pub fn restart(&self) -> Harness {
         Harness::build(
-            config_file,
-            tempfile::tempdir().expect("temp dir"),
-            Some(notifier),
+            self.sandbox.clone(),
+            self.store.clone(),
+            self.clock.clone(),
+            self.dir.clone(),
         )
     }
 
     fn build(
-        config_file: &str,
-        dir: tempfile::TempDir,
-        notifier: Option<Arc<dyn gantry::engine::Notifier>>,
+        sandbox: Arc<SandboxServers>,
+        store: Store,
+        clock: Arc<AtomicI64>,
+        dir: Arc<tempfile::TempDir>,
     ) -> Harness {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/data")
-            .join(config_file);
-        let config = Arc::new(gantry::config::load(&path).expect("test config loads"));
-        let world = Arc::new(World::new(
-            gantry::sandbox::seed(&config),
-            Duration::from_millis(1),
-        ));
-        let store = Store::open(dir.path()).expect("store opens");
-        let clock = Arc::new(AtomicI64::new(TUESDAY_NOON));
-        let ports = Ports {
-            forge: world.clone(),
-            registry: world.clone(),
-            cluster: world.clone(),
-            notifier: notifier.unwrap_or_else(|| world.clone()),
-        };
+        let wired = wiring::ports(&sandbox.config).expect("the sandbox config wires");
         let time = clock.clone();
+        let notifier = wired.ports.notifier.clone();
+        let discord_rest = wired.discord.clone();
         let engine = Engine::new(
-            config,
+            sandbox.config.clone(),
             Arc::new(Grammar::builtin().expect("grammar")),
             store.clone(),
-            ports,
+            wired.ports,
             Arc::new(move || time.load(Ordering::SeqCst)),
         );
         Harness {
             engine,
-            world,
+            sandbox,
             store,
             clock,
             dir,
+            notifier,
+            discord_rest,
         }
+    }
+
+    /// The engine's clock, for inbound state built by a test.
+    pub fn clock_fn(&self) -> gantry::engine::Clock {
+        let time = self.clock.clone();
+        Arc::new(move || time.load(Ordering::SeqCst))
+    }
+
+    /// The sandbox Slack (the config must enable Slack).
+    pub fn slack(&self) -> FakeSlack {
+        self.sandbox
+            .slack
+            .clone()
+            .expect("the config enables Slack")
+    }
+
+    /// The sandbox Discord (the config must enable Discord).
+    pub fn discord(&self) -> FakeDiscord {
+        self.sandbox
+            .discord
+            .clone()
+            .expect("the config enables Discord")
     }
 
     /// `who` (an identity such as `console:alice`) types `text` in #deploys.
@@ -149,7 +145,21 @@ impl Harness {
             channel: "deploys".into(),
         };
         let run = self.engine.handle(&identity, &conversation, text);
-        tokio::time::timeout(Duration::from_secs(20), run)
+        tokio::time::timeout(Duration::from_secs(30), run)
+            .await
+            .expect("the engine answers in time")
+    }
+
+    /// `who` types `text` in the sandbox Slack's #deploys, where the
+    /// progress message then goes.
+    pub async fn say_in_slack(&self, who: &str, text: &str) -> Reply {
+        let identity = who.parse().expect("identity");
+        let conversation = Conversation {
+            platform: "slack".into(),
+            channel: "C0DEPLOYS".into(),
+        };
+        let run = self.engine.handle(&identity, &conversation, text);
+        tokio::time::timeout(Duration::from_secs(30), run)
             .await
             .expect("the engine answers in time")
     }
@@ -167,11 +177,62 @@ impl Harness {
             .expect("request exists")
     }
 
-    /// The image a Deployment runs in the sandbox cluster.
+    /// The image a Deployment's container (named like the Deployment) runs
+    /// in the sandbox cluster.
     pub fn image(&self, namespace: &str, deployment: &str) -> String {
-        self.world.snapshot().deployments[&format!("sandbox/{namespace}/{deployment}")]
-            .image
-            .clone()
+        self.sandbox
+            .kube
+            .image(namespace, deployment, deployment)
+            .unwrap_or_else(|| panic!("no Deployment {namespace}/{deployment}"))
+    }
+
+    /// The Kubernetes API writes received so far (method and path).
+    pub fn cluster_writes(&self) -> Vec<String> {
+        self.sandbox
+            .kube
+            .requests()
+            .into_iter()
+            .filter(|r| r.method != "GET")
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect()
+    }
+
+    /// Requests received by the fake Kubernetes API, GitHub and registry.
+    pub fn outside_calls(&self) -> usize {
+        self.sandbox.kube.requests().len()
+            + self.sandbox.github.requests().len()
+            + self.sandbox.registry.requests().len()
+    }
+
+    /// Pushes a new commit to `branch` of `repo` with its image built, as
+    /// CI would; answers the new head.
+    pub fn move_branch(&self, repo: &str, branch: &str) -> gantry::names::Sha {
+        let sha = self
+            .sandbox
+            .github
+            .commit(repo, branch, "moved on", &[("moved.txt", "yes\n")]);
+        for app in self
+            .sandbox
+            .config
+            .apps()
+            .iter()
+            .filter(|a| a.repo.to_string() == repo)
+        {
+            gantry::sandbox::git_host::publish(&self.sandbox.registry, app, branch, &sha)
+                .expect("the image is pushed");
+        }
+        gantry::names::Sha::new(&sha).expect("a full SHA")
+    }
+
+    /// The states GitHub deployments of `repo` to `env` went through.
+    pub fn deployment_states(&self, repo: &str, env: &str) -> Vec<Vec<String>> {
+        self.sandbox
+            .github
+            .deployments(repo)
+            .into_iter()
+            .filter(|d| d.environment == env)
+            .map(|d| d.statuses.into_iter().map(|(state, _)| state).collect())
+            .collect()
     }
 
     /// Every audit action recorded for a subject, oldest first.

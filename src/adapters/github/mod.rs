@@ -59,6 +59,8 @@ impl Default for Polling {
 pub struct GithubForge {
     api: Api,
     polling: Polling,
+    /// The plain-git transport for GitOps repositories outside GitHub.
+    git: gitops::GitTransport,
 }
 
 impl GithubForge {
@@ -84,7 +86,10 @@ impl GithubForge {
                 Auth::app(&github.api_url, *app_id, &key)?
             }
         };
-        Ok(GithubForge::with_auth(auth))
+        Ok(GithubForge::with_auth(auth).with_polling(Polling {
+            every: github.poll_interval,
+            ..Polling::default()
+        }))
     }
 
     /// A forge at `api_url` with a token (tests and the sandbox).
@@ -110,15 +115,17 @@ impl GithubForge {
         GithubForge {
             api: Api::new(auth, RetryPolicy::default()),
             polling: Polling::default(),
+            git: gitops::GitTransport::default(),
         }
     }
 
     /// Replaces the retry policy.
     pub fn with_retry(self, policy: RetryPolicy) -> GithubForge {
-        let GithubForge { api, polling } = self;
+        let GithubForge { api, polling, git } = self;
         GithubForge {
             api: api.with_policy(policy),
             polling,
+            git,
         }
     }
 
@@ -326,6 +333,22 @@ impl Forge for GithubForge {
             )
             .await
             .map(|_| ())
+    }
+
+    async fn commit_image(
+        &self,
+        gitops: &crate::config::Gitops,
+        app: &crate::config::App,
+        image: &str,
+        message: &str,
+        _workload: &crate::engine::ports::Workload,
+    ) -> Result<crate::engine::ports::GitopsCommit, PortError> {
+        let change =
+            gitops::commit_image(Some(self), &self.git, gitops, app, image, message).await?;
+        Ok(crate::engine::ports::GitopsCommit {
+            commit: change.commit,
+            url: change.url,
+        })
     }
 
     async fn comment(&self, repo: &str, number: u64, body: &str) -> Result<u64, PortError> {

@@ -34,8 +34,17 @@ use crate::engine::ports::{
 enum Sources {
     /// Every context is this API server (tests and the sandbox).
     Url(http::Uri),
-    /// Context name as the engine passes it → kubeconfig context (`None` = infer).
-    Contexts(BTreeMap<String, Option<String>>),
+    /// Context name as the engine passes it → where its config comes from.
+    Contexts(BTreeMap<String, ContextSource>),
+}
+
+/// Where one cluster's client config comes from.
+#[derive(Debug, Clone)]
+struct ContextSource {
+    /// The kubeconfig context; `None` = in-cluster config, else the current one.
+    context: Option<String>,
+    /// The kubeconfig file; `None` = `$KUBECONFIG`, else `~/.kube/config`.
+    kubeconfig: Option<std::path::PathBuf>,
 }
 
 /// Gantry's Kubernetes adapter.
@@ -53,8 +62,11 @@ impl KubeCluster {
             .clusters()
             .values()
             .map(|c| {
-                let key = c.context.clone().unwrap_or_else(|| c.name.clone());
-                (key, c.context.clone())
+                let source = ContextSource {
+                    context: c.context.clone(),
+                    kubeconfig: c.kubeconfig.clone(),
+                };
+                (c.kube_context(), source)
             })
             .collect();
         KubeCluster::new(Sources::Contexts(contexts))
@@ -125,17 +137,27 @@ impl KubeCluster {
                 None => Err(PortError::Invalid(format!(
                     "no cluster in config has context {context}"
                 ))),
-                Some(None) => kube::Config::infer()
+                Some(ContextSource {
+                    context: None,
+                    kubeconfig: None,
+                }) => kube::Config::infer()
                     .await
                     .map_err(|e| unusable(e.to_string())),
-                Some(Some(name)) => {
+                Some(source) => {
                     let options = KubeConfigOptions {
-                        context: Some(name.clone()),
+                        context: source.context.clone(),
                         ..KubeConfigOptions::default()
                     };
-                    kube::Config::from_kubeconfig(&options)
-                        .await
-                        .map_err(|e| unusable(e.to_string()))
+                    match &source.kubeconfig {
+                        Some(path) => {
+                            let file = kube::config::Kubeconfig::read_from(path).map_err(|e| {
+                                unusable(format!("cannot read {}: {e}", path.display()))
+                            })?;
+                            kube::Config::from_custom_kubeconfig(file, &options).await
+                        }
+                        None => kube::Config::from_kubeconfig(&options).await,
+                    }
+                    .map_err(|e| unusable(e.to_string()))
                 }
             },
         }

@@ -61,8 +61,8 @@ impl OciRegistry {
     /// `http://host` for hosts configured as plain HTTP, else `https://host`.
     pub(super) fn base_url(&self, image: &ImageRef) -> String {
         let host = image.api_host();
-        if let Some(alias) = self.settings.host_aliases.get(host) {
-            return format!("http://{alias}");
+        if let Some(endpoint) = self.settings.endpoints.get(host) {
+            return endpoint.clone();
         }
         let scheme = if self.is_plain(host) { "http" } else { "https" };
         format!("{scheme}://{host}")

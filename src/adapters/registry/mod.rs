@@ -40,9 +40,9 @@ pub struct RegistrySettings {
     pub docker_config: Option<DockerConfig>,
     /// Hosts (`host:port`) spoken to over plain HTTP. Default: none (HTTPS everywhere).
     pub plain_http_hosts: Vec<String>,
-    /// Registry hosts reached at another address, over plain HTTP (the
-    /// sandbox serves `registry.local:5000` from 127.0.0.1). Default: none.
-    pub host_aliases: std::collections::BTreeMap<String, String>,
+    /// Where to reach a host: host → base URL (`http://127.0.0.1:5000`); the
+    /// image keeps its name. Default: none.
+    pub endpoints: std::collections::BTreeMap<String, String>,
     /// Timeout of each request. Default: 10 s.
     pub timeout: Duration,
     /// Attempts per request for 5xx, 429, timeouts and refused connections. Default: 3.
@@ -59,7 +59,7 @@ impl Default for RegistrySettings {
             credentials: None,
             docker_config: None,
             plain_http_hosts: Vec::new(),
-            host_aliases: std::collections::BTreeMap::new(),
+            endpoints: std::collections::BTreeMap::new(),
             timeout: Duration::from_secs(10),
             attempts: 3,
             backoff: Duration::from_millis(250),
@@ -220,7 +220,7 @@ impl OciRegistry {
             credentials,
             docker_config,
             plain_http_hosts: raw.plain_http_hosts.clone(),
-            host_aliases: std::collections::BTreeMap::new(),
+            endpoints: raw.endpoints.clone(),
             timeout: raw.timeout,
             ..RegistrySettings::default()
         })

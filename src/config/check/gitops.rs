@@ -106,7 +106,7 @@ pub(super) fn gitops(ck: &Checker<'_>, path: &KeyPath, raw: &RawGitops) -> Check
                 "token applies only with transport = \"git\"; the github transport uses [platforms.github]",
             ));
         };
-        if !sends_secrets_safely(url) {
+        if !super::sends_secrets_safely(url) {
             return Err(ck.err(
                 &path.key("token"),
                 format!(
@@ -124,26 +124,6 @@ pub(super) fn gitops(ck: &Checker<'_>, path: &KeyPath, raw: &RawGitops) -> Check
         pull_request,
         token: raw.token.clone(),
     })
-}
-
-/// Whether credentials may travel to `url`: https, or plain http to a
-/// loopback address.
-fn sends_secrets_safely(url: &str) -> bool {
-    if url.starts_with("https://") {
-        return true;
-    }
-    let Some(rest) = url.strip_prefix("http://") else {
-        return false;
-    };
-    let host = rest.split(['/', '?']).next().unwrap_or("");
-    let host = host.rsplit_once(':').map_or(host, |(h, port)| {
-        if port.bytes().all(|b| b.is_ascii_digit()) {
-            h
-        } else {
-            host
-        }
-    });
-    matches!(host, "127.0.0.1" | "localhost" | "[::1]")
 }
 
 fn git_url(ck: &Checker<'_>, path: &KeyPath, url: &str) -> Checked<String> {

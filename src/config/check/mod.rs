@@ -96,6 +96,22 @@ impl Checker<'_> {
         Ok(text.to_owned())
     }
 
+    /// A URL that credentials may travel to: `https://`, or plain
+    /// `http://` to a loopback address (a local proxy or test server).
+    pub(crate) fn secret_safe_url(&self, path: &KeyPath, text: &str) -> Checked<String> {
+        let url = self.url(path, text)?;
+        if !sends_secrets_safely(&url) {
+            return Err(self.err(
+                path,
+                format!(
+                    "`{}` would send credentials in the clear: use https (plain http only to 127.0.0.1 or localhost)",
+                    shown(text)
+                ),
+            ));
+        }
+        Ok(url)
+    }
+
     /// Non-empty text without control characters.
     pub(crate) fn text(&self, path: &KeyPath, text: &str, what: &str) -> Checked<String> {
         if text.trim().is_empty() || text.chars().any(char::is_control) {
@@ -186,11 +202,16 @@ pub(crate) fn check(
             Some(text) => Some(ck.text(&path.key("context"), text, "context")?),
             None => None,
         };
+        let kubeconfig = match &c.kubeconfig {
+            Some(text) => Some(ck.text(&path.key("kubeconfig"), text, "kubeconfig")?.into()),
+            None => None,
+        };
         clusters.insert(
             name.clone(),
             Cluster {
                 name: name.clone(),
                 context,
+                kubeconfig,
                 impersonate: c.impersonate,
             },
         );
@@ -309,4 +330,24 @@ fn people(
         }
     }
     Ok((people, index))
+}
+
+/// Whether credentials may travel to `url`: https, or plain http to a
+/// loopback address.
+pub(crate) fn sends_secrets_safely(url: &str) -> bool {
+    if url.starts_with("https://") {
+        return true;
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let host = rest.split(['/', '?']).next().unwrap_or("");
+    let host = host.rsplit_once(':').map_or(host, |(h, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
+    matches!(host, "127.0.0.1" | "localhost" | "[::1]")
 }

@@ -90,7 +90,7 @@ fn slack(ck: &Checker<'_>, path: &KeyPath, raw: &RawSlack) -> Checked<Slack> {
     };
     Ok(Slack {
         team_ids: raw.team_ids.clone(),
-        api_url: ck.url(&path.key("api_url"), &raw.api_url)?,
+        api_url: ck.secret_safe_url(&path.key("api_url"), &raw.api_url)?,
         signing_secret: raw.signing_secret.clone(),
         signing_secret_previous: raw.signing_secret_previous.clone(),
         bot_token: raw.bot_token.clone(),
@@ -146,7 +146,7 @@ fn discord(ck: &Checker<'_>, path: &KeyPath, raw: &RawDiscord) -> Checked<Discor
     Ok(Discord {
         application_id,
         guild_ids,
-        api_url: ck.url(&path.key("api_url"), &raw.api_url)?,
+        api_url: ck.secret_safe_url(&path.key("api_url"), &raw.api_url)?,
         public_key: raw.public_key.clone(),
         bot_token: raw.bot_token.clone(),
         approve_emoji,
@@ -171,11 +171,12 @@ fn github(ck: &Checker<'_>, path: &KeyPath, raw: &RawGithub) -> Checked<Github> 
         (None, None, Some(_)) => return Err(ck.err(&path.key("app_id"), "private_key needs app_id")),
     };
     Ok(Github {
-        api_url: ck.url(&path.key("api_url"), &raw.api_url)?,
+        api_url: ck.secret_safe_url(&path.key("api_url"), &raw.api_url)?,
         webhook_secret: raw.webhook_secret.clone(),
         webhook_secret_previous: raw.webhook_secret_previous.clone(),
         auth,
         review_approvals: raw.review_approvals,
+        poll_interval: ck.duration(&path.key("poll_interval"), &raw.poll_interval)?,
     })
 }
 
@@ -215,9 +216,23 @@ pub(crate) fn registry(ck: &Checker<'_>, raw: &RawRegistry) -> Checked<Registry>
             ));
         }
     }
+    let mut endpoints = std::collections::BTreeMap::new();
+    for (host, url) in &raw.endpoints {
+        let key = path.key("endpoints").key(host);
+        if !is_host_port(host) {
+            return Err(ck.err(&key, format!("`{}` is not host or host:port", shown(host))));
+        }
+        endpoints.insert(
+            host.clone(),
+            ck.secret_safe_url(&key, url)?
+                .trim_end_matches('/')
+                .to_owned(),
+        );
+    }
     Ok(Registry {
         credentials,
         docker_config,
+        endpoints,
         plain_http_hosts: raw.plain_http_hosts.clone(),
         timeout: ck.duration(&path.key("timeout"), &raw.timeout)?,
     })

@@ -150,6 +150,9 @@ pub(crate) struct RawGithub {
     /// Count approving PR reviews as approvals. Default: false.
     #[serde(default)]
     pub review_approvals: bool,
+    /// How often build runs and checks are polled. Default: `5s`.
+    #[serde(default = "github_poll")]
+    pub poll_interval: String,
 }
 
 /// `[registry]`.
@@ -165,6 +168,9 @@ pub(crate) struct RawRegistry {
     /// Registry hosts (`host:port`) spoken to over plain HTTP. Default: none.
     #[serde(default)]
     pub plain_http_hosts: Vec<String>,
+    /// Where to reach a registry host: host → base URL. Default: none.
+    #[serde(default)]
+    pub endpoints: std::collections::BTreeMap<String, String>,
     /// Timeout of each registry request. Default: `10s`.
     #[serde(default = "registry_timeout")]
     pub timeout: String,
@@ -177,6 +183,7 @@ impl Default for RawRegistry {
             password: None,
             docker_config: None,
             plain_http_hosts: Vec::new(),
+            endpoints: std::collections::BTreeMap::new(),
             timeout: registry_timeout(),
         }
     }
@@ -188,6 +195,8 @@ impl Default for RawRegistry {
 pub(crate) struct RawCluster {
     /// Kubeconfig context. Default: in-cluster config, else the current context.
     pub context: Option<String>,
+    /// Kubeconfig file. Default: `$KUBECONFIG`, else `~/.kube/config`.
+    pub kubeconfig: Option<String>,
     /// Send `Impersonate-User` for the requesting person. Default: false.
     #[serde(default)]
     pub impersonate: bool,
@@ -257,6 +266,9 @@ fn discord_deny() -> String {
 }
 fn github_api() -> String {
     "https://api.github.com".into()
+}
+fn github_poll() -> String {
+    "5s".into()
 }
 fn registry_timeout() -> String {
     "10s".into()

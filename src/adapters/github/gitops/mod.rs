@@ -69,24 +69,45 @@ impl GitopsWriter {
         image: &str,
         message: &str,
     ) -> Result<GitopsChange, PortError> {
-        if !image.contains("@sha256:") {
-            return Err(PortError::Invalid(format!(
-                "GitOps writes digests only, and `{image}` is not `repo@sha256:…`"
-            )));
+        commit_image(
+            self.github.as_deref(),
+            &self.git,
+            gitops,
+            app,
+            image,
+            message,
+        )
+        .await
+    }
+}
+
+/// Commits `image` for `app` over the transport `gitops` names: the GitHub
+/// contents API through `github`, or plain git through `git`.
+pub async fn commit_image(
+    github: Option<&GithubForge>,
+    git: &GitTransport,
+    gitops: &Gitops,
+    app: &App,
+    image: &str,
+    message: &str,
+) -> Result<GitopsChange, PortError> {
+    if !image.contains("@sha256:") {
+        return Err(PortError::Invalid(format!(
+            "GitOps writes digests only, and `{image}` is not `repo@sha256:…`"
+        )));
+    }
+    let edit = |text: &str| edit(text, &gitops.format, app, image);
+    match &gitops.source {
+        GitopsSource::Github(repo) => {
+            let forge = github.ok_or_else(|| {
+                PortError::Invalid(
+                    "the GitOps repository is on GitHub but [platforms.github] is not set up"
+                        .into(),
+                )
+            })?;
+            contents::commit(forge, &repo.to_string(), gitops, &edit, message).await
         }
-        let edit = |text: &str| edit(text, &gitops.format, app, image);
-        match &gitops.source {
-            GitopsSource::Github(repo) => {
-                let forge = self.github.as_ref().ok_or_else(|| {
-                    PortError::Invalid(
-                        "the GitOps repository is on GitHub but [platforms.github] is not set up"
-                            .into(),
-                    )
-                })?;
-                contents::commit(forge, &repo.to_string(), gitops, &edit, message).await
-            }
-            GitopsSource::Git(url) => self.git.commit(url, gitops, &edit, message).await,
-        }
+        GitopsSource::Git(url) => git.commit(url, gitops, &edit, message).await,
     }
 }
 
