@@ -214,7 +214,10 @@ impl FakeKube {
         });
         let ticking = shared.clone();
         let controller = tokio::spawn(async move {
-            let mut every = tokio::time::interval(ticking.options.tick);
+            // The first step comes one tick after start, not at once, so a
+            // scenario set up right after start sees no step it did not wait for.
+            let tick = ticking.options.tick;
+            let mut every = tokio::time::interval_at(tokio::time::Instant::now() + tick, tick);
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 every.tick().await;
