@@ -16,9 +16,9 @@ use sha2::{Digest as _, Sha256};
 
 use crate::command::GitRef;
 use crate::engine::ports::{
-    preview_labels, BuildOutcome, BuildRun, Cluster, DeploymentState, Forge, MessageRef, Notifier,
-    PortError, PreviewNamespace, ProgressSink, Registry, RolloutOutcome, RolloutProgress, Stamp,
-    Workload,
+    preview_labels, BuildOutcome, BuildRun, Cluster, Deletion, DeploymentState, Forge, MessageRef,
+    Notifier, PortError, PreviewNamespace, ProgressSink, Registry, RolloutOutcome, RolloutProgress,
+    Stamp, Workload,
 };
 use crate::engine::state::Conversation;
 use crate::names::{Digest, RequestId, Sha};
@@ -583,7 +583,11 @@ impl Cluster for World {
         Ok(())
     }
 
-    async fn delete_namespace(&self, context: &str, namespace: &str) -> Result<(), PortError> {
+    async fn delete_namespace(
+        &self,
+        context: &str,
+        namespace: &str,
+    ) -> Result<Deletion, PortError> {
         self.record(format!("cluster.delete_namespace {context}/{namespace}"));
         let mut state = self.state();
         let prefix = format!("{}/", key(&[context, namespace]));
@@ -591,7 +595,7 @@ impl Cluster for World {
         state
             .namespaces
             .remove(&key(&[context, namespace]))
-            .map(|_| ())
+            .map(|_| Deletion::Deleted)
             .ok_or_else(|| PortError::NotFound(format!("namespace {namespace}")))
     }
 

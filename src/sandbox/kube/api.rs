@@ -56,7 +56,11 @@ pub(super) fn status(code: u16, reason: &str, message: &str, target: Option<&Tar
     let mut body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
         "status": "Failure", "message": message, "reason": reason, "code": code});
     if let Some(t) = target {
-        body["details"] = json!({"kind": t.kind.plural(), "group": t.kind.group()});
+        body["details"] = json!({"kind": t.kind.plural()});
+        // The real server leaves out an empty (core) group.
+        if !t.kind.group().is_empty() {
+            body["details"]["group"] = json!(t.kind.group());
+        }
         if let Some(name) = &t.name {
             body["details"]["name"] = json!(name);
         }
