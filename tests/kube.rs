@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use gantry::adapters::kube::{KubeCluster, Limits};
 use gantry::engine::ports::{
-    preview_labels, Cluster, PortError, RolloutOutcome, RolloutProgress, Stamp, Workload,
+    preview_labels, Cluster, Deletion, PortError, RolloutOutcome, RolloutProgress, Stamp, Workload,
 };
 use gantry::names::{RequestId, Sha};
 use gantry::sandbox::kube::{FakeKube, FakeOptions, Recorded};
@@ -475,11 +475,91 @@ async fn a_preview_is_created_deployed_and_torn_down() {
         assert!(matches!(err, PortError::Invalid(_)), "{err}");
         assert!(fake.namespace("dev").is_some());
 
-        adapter.delete_namespace("sandbox", ns).await.unwrap();
+        let first = adapter.delete_namespace("sandbox", ns).await.unwrap();
+        assert_eq!(first, Deletion::Deleted);
         fake.wait_until(|f| f.namespace(ns).is_none()).await;
         assert!(fake.deployment(ns, "web").is_none() && fake.service(ns, "web").is_none());
-        let err = adapter.delete_namespace("sandbox", ns).await.unwrap_err();
-        assert!(matches!(err, PortError::NotFound(_)), "{err}");
+        let again = adapter.delete_namespace("sandbox", ns).await.unwrap();
+        assert_eq!(again, Deletion::AlreadyGone);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn deleting_a_namespace_twice_is_deleted_then_already_gone() {
+    within(async {
+        // Slow enough that the namespace is still terminating when asked again.
+        let (fake, adapter) = cluster_at(Duration::from_secs(3600)).await;
+        let ns = "preview-twice";
+        let labels = preview_labels_for("twice", 1_800_000_000);
+        adapter
+            .ensure_namespace("sandbox", ns, &labels)
+            .await
+            .unwrap();
+        fake.clear_requests();
+        let first = adapter.delete_namespace("sandbox", ns).await.unwrap();
+        assert_eq!(first, Deletion::Deleted);
+        let terminating = fake.namespace(ns).unwrap();
+        assert!(terminating.metadata.deletion_timestamp.is_some());
+        let again = adapter.delete_namespace("sandbox", ns).await.unwrap();
+        assert_eq!(again, Deletion::AlreadyGone);
+        // A terminating namespace is not deleted again (the server would say 409).
+        let path = format!("/api/v1/namespaces/{ns}");
+        assert_eq!(
+            lines(&fake.requests()),
+            [
+                format!("GET {path}"),
+                format!("DELETE {path}"),
+                format!("GET {path}"),
+            ]
+        );
+        let gone = adapter
+            .delete_namespace("sandbox", "preview-never-made")
+            .await
+            .unwrap();
+        assert_eq!(gone, Deletion::AlreadyGone);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn namespace_deletes_answer_as_the_real_api_server_does() {
+    within(async {
+        let (fake, _) = cluster_at(Duration::from_secs(3600)).await;
+        fake.add_namespace("preview-x", &[("gantry.dev/preview", "true")]);
+        let client = reqwest::Client::new();
+        let delete = |name: &str| {
+            client
+                .delete(format!("{}/api/v1/namespaces/{name}", fake.url()))
+                .send()
+        };
+        let missing = delete("nope").await.unwrap();
+        assert_eq!(missing.status().as_u16(), 404);
+        let body: serde_json::Value = missing.json().await.unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                "status": "Failure", "message": "namespaces \"nope\" not found",
+                "reason": "NotFound", "details": {"name": "nope", "kind": "namespaces"},
+                "code": 404})
+        );
+        let first = delete("preview-x").await.unwrap();
+        assert_eq!(first.status().as_u16(), 200);
+        let body: serde_json::Value = first.json().await.unwrap();
+        assert_eq!(body["status"]["phase"], "Terminating");
+        let second = delete("preview-x").await.unwrap();
+        assert_eq!(second.status().as_u16(), 409);
+        let body: serde_json::Value = second.json().await.unwrap();
+        assert_eq!(body["reason"], "Conflict");
+        assert_eq!(
+            body["details"],
+            serde_json::json!({"name": "preview-x", "kind": "namespaces"})
+        );
+        let message = body["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("Operation cannot be fulfilled on namespaces \"preview-x\": The system is ensuring all content is removed from this namespace."),
+            "{message}"
+        );
     })
     .await;
 }

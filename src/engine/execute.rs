@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use serde_json::json;
 
 use super::handle::Reply;
-use super::ports::{DeploymentState, RolloutOutcome, RolloutProgress, Stamp, Workload};
+use super::ports::{Deletion, DeploymentState, RolloutOutcome, RolloutProgress, Stamp, Workload};
 use super::record::{deploy_lock_key, env_lock_key};
 use super::state::{Action, Event, Request, State};
 use super::{Engine, EngineError};
@@ -626,7 +626,10 @@ impl Engine {
             .delete_namespace(&context, &namespace)
             .await
         {
-            Ok(()) => self.apply(&request, Event::Verified, &actor).await,
+            // Already gone is done too.
+            Ok(Deletion::Deleted | Deletion::AlreadyGone) => {
+                self.apply(&request, Event::Verified, &actor).await
+            }
             Err(e) => {
                 self.apply(
                     &request,

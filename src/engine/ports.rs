@@ -253,6 +253,15 @@ impl PreviewNamespace {
     }
 }
 
+/// What deleting a namespace did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    /// This call started the deletion.
+    Deleted,
+    /// The namespace was already gone, or already being deleted.
+    AlreadyGone,
+}
+
 /// A sink for progress while a rollout runs.
 pub type ProgressSink<'a> = &'a (dyn Fn(RolloutProgress) + Send + Sync);
 
@@ -285,8 +294,10 @@ pub trait Cluster: Send + Sync {
     /// Copies the workload's Deployments from `source` into its namespace
     /// (for previews), leaving ones that already exist alone.
     async fn copy_workload(&self, workload: &Workload, source: &str) -> Result<(), PortError>;
-    /// Deletes a preview namespace.
-    async fn delete_namespace(&self, context: &str, namespace: &str) -> Result<(), PortError>;
+    /// Deletes a preview namespace; one already gone or already being
+    /// deleted is [`Deletion::AlreadyGone`], not an error.
+    async fn delete_namespace(&self, context: &str, namespace: &str)
+        -> Result<Deletion, PortError>;
     /// The preview namespaces in a cluster (for the TTL sweep), leaving out
     /// ones already being deleted.
     async fn list_previews(&self, context: &str) -> Result<Vec<PreviewNamespace>, PortError>;

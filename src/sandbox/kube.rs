@@ -8,8 +8,10 @@
 //! `k8s-openapi` types, so their JSON is the real schema. A controller task
 //! rolls Deployments out replica by replica; a scenario can break images,
 //! inject 409s, 403s, 429s, slow answers and dropped watches; every request
-//! is recorded. `docs/kubernetes.md` lists what it speaks.
+//! is recorded with its answer's status, and [`Recorded::authorisations`]
+//! says what RBAC must grant for it. `docs/kubernetes.md` lists what it speaks.
 
+mod access;
 mod api;
 mod controller;
 mod faults;
@@ -29,6 +31,7 @@ use serde_json::{json, Value};
 use tokio::sync::{broadcast, Notify};
 use tokio::task::JoinHandle;
 
+pub use access::{Access, Authorisation};
 pub use controller::Breakage;
 use controller::Controller;
 use faults::{Faults, ImageChange};
@@ -66,6 +69,11 @@ pub struct Recorded {
     pub headers: BTreeMap<String, String>,
     /// The body, as text.
     pub body: String,
+    /// The answer's status code; `None` until the server has answered.
+    pub status: Option<u16>,
+    /// Position among every request since start, to find it again when the
+    /// answer is known (`clear_requests` does not reset it).
+    seq: u64,
 }
 
 impl Recorded {
@@ -90,6 +98,30 @@ impl Recorded {
         self.param("watch").as_deref() == Some("true")
     }
 
+    /// What the API server's authorisation filter checks for this request:
+    /// its verb, group, resource and namespace, or a non-resource URL.
+    pub fn authorisation(&self) -> Authorisation {
+        access::request(self)
+    }
+
+    /// Every check the API server makes for this request, in order:
+    /// impersonation (`Impersonate-*` headers), the request's own, and
+    /// `create` when a server-side apply created the object.
+    pub fn authorisations(&self) -> Vec<Authorisation> {
+        let mut checks = access::impersonation(self);
+        let own = self.authorisation();
+        let created = match (&own, access::applied_create(self)) {
+            (Authorisation::Resource(a), true) => Some(Authorisation::Resource(Access {
+                verb: "create".to_owned(),
+                ..a.clone()
+            })),
+            _ => None,
+        };
+        checks.push(own);
+        checks.extend(created);
+        checks
+    }
+
     /// `METHOD path`, for compact assertions.
     pub fn line(&self) -> String {
         let kind = if self.is_watch() { " (watch)" } else { "" };
@@ -102,6 +134,8 @@ struct Inner {
     controller: Controller,
     faults: Faults,
     requests: Vec<Recorded>,
+    /// Requests received since start.
+    received: u64,
 }
 
 struct Shared {
@@ -162,6 +196,7 @@ impl FakeKube {
                 controller: Controller::default(),
                 faults: Faults::default(),
                 requests: Vec::new(),
+                received: 0,
             }),
             changes,
             changed: Notify::new(),
@@ -177,7 +212,10 @@ impl FakeKube {
         });
         let ticking = shared.clone();
         let controller = tokio::spawn(async move {
-            let mut every = tokio::time::interval(ticking.options.tick);
+            // The first step comes one tick after start, not at once, so a
+            // scenario set up right after start sees no step it did not wait for.
+            let tick = ticking.options.tick;
+            let mut every = tokio::time::interval_at(tokio::time::Instant::now() + tick, tick);
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 every.tick().await;

@@ -26,7 +26,7 @@ use transport::Transport;
 
 use crate::config::Config;
 use crate::engine::ports::{
-    Cluster, PortError, PreviewNamespace, ProgressSink, RolloutOutcome, Stamp, Workload,
+    Cluster, Deletion, PortError, PreviewNamespace, ProgressSink, RolloutOutcome, Stamp, Workload,
 };
 
 /// Where the clients connect.
@@ -218,7 +218,11 @@ impl Cluster for KubeCluster {
         preview::copy_workload(&t, workload, source).await
     }
 
-    async fn delete_namespace(&self, context: &str, namespace: &str) -> Result<(), PortError> {
+    async fn delete_namespace(
+        &self,
+        context: &str,
+        namespace: &str,
+    ) -> Result<Deletion, PortError> {
         let t = self.transport(context, None).await?;
         preview::delete_namespace(&t, namespace).await
     }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Service};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Status};
 use kube::core::params::{DeleteParams, GetParams, ListParams, Patch, PatchParams, Preconditions};
 use kube::core::{ObjectList, Request};
 use serde::de::DeserializeOwned;
@@ -16,9 +16,9 @@ use serde::Serialize;
 
 use super::deploy::deployments;
 use super::patch::{container_image, MANAGER, REQUEST, REQUESTED_BY, SHA};
-use super::transport::{Op, Transport};
+use super::transport::{Failure, Op, Transport};
 use crate::config::is_dns_label;
-use crate::engine::ports::{preview_labels, PortError, PreviewNamespace, Workload};
+use crate::engine::ports::{preview_labels, Deletion, PortError, PreviewNamespace, Workload};
 
 /// Longest namespace name and label value.
 const MAX_LABEL: usize = 63;
@@ -291,28 +291,76 @@ pub async fn copy_workload(t: &Transport, w: &Workload, source: &str) -> Result<
     Ok(())
 }
 
+/// Whether a `Status` says that this very namespace does not exist (and
+/// not, say, that a proxy in front of the API server knows no such path).
+fn namespace_missing(status: Option<&Status>, name: &str) -> bool {
+    status.is_some_and(|s| {
+        let details = s.details.as_ref();
+        s.code == Some(404)
+            && s.reason.as_deref() == Some("NotFound")
+            && details.is_some_and(|d| {
+                d.kind.as_deref() == Some("namespaces") && d.name.as_deref() == Some(name)
+            })
+    })
+}
+
+/// Reads a namespace; `None` only when the API server says it is missing.
+async fn read_namespace(t: &Transport, name: &str) -> Result<Option<Namespace>, PortError> {
+    let op = Op::cluster("get", "namespaces").named(name);
+    let request = namespaces()
+        .get(name, &GetParams::default())
+        .map_err(build_error)?;
+    match t.call_with_status(&op, request).await {
+        Ok(body) => serde_json::from_slice(&body).map(Some).map_err(|e| {
+            PortError::Unavailable(format!("get namespaces/{name}: unreadable answer: {e}"))
+        }),
+        Err(f) if namespace_missing(f.status.as_deref(), name) => Ok(None),
+        Err(f) => Err(f.error),
+    }
+}
+
 /// Deletes a preview namespace (and with it everything in it). Refuses a
 /// namespace without the preview label; the delete is preconditioned on the
-/// uid that was checked.
-pub async fn delete_namespace(t: &Transport, name: &str) -> Result<(), PortError> {
+/// uid that was checked. A namespace that is gone, or already terminating,
+/// is [`Deletion::AlreadyGone`]: a second DELETE of a terminating namespace
+/// would get 409 ("The system is ensuring all content is removed"), so none
+/// is sent.
+pub async fn delete_namespace(t: &Transport, name: &str) -> Result<Deletion, PortError> {
     check_namespace(name)?;
-    let found: Namespace = get(t, Op::cluster("get", "namespaces"), namespaces(), name)
-        .await?
-        .ok_or_else(|| PortError::NotFound(format!("namespace {name}")))?;
+    let Some(found) = read_namespace(t, name).await? else {
+        return Ok(Deletion::AlreadyGone);
+    };
     if !is_preview(&found.metadata) {
         return Err(PortError::Invalid(format!(
             "namespace {name} is not a Gantry preview (no {}=true label); refusing to delete it",
             preview_labels::PREVIEW
         )));
     }
+    if found.metadata.deletion_timestamp.is_some() {
+        return Ok(Deletion::AlreadyGone);
+    }
     let params = DeleteParams::background().preconditions(Preconditions {
         uid: found.metadata.uid.clone(),
         resource_version: None,
     });
     let request = namespaces().delete(name, &params).map_err(build_error)?;
-    t.call(&Op::cluster("delete", "namespaces").named(name), request)
-        .await
-        .map(|_| ())
+    let op = Op::cluster("delete", "namespaces").named(name);
+    match t.call_with_status(&op, request).await {
+        Ok(_) => Ok(Deletion::Deleted),
+        // Someone else deleted it between the read and the delete.
+        Err(f) if namespace_missing(f.status.as_deref(), name) => Ok(Deletion::AlreadyGone),
+        // Terminating by now, or replaced by a namespace with another uid:
+        // look again rather than guess.
+        Err(Failure {
+            error: PortError::Conflict(why),
+            ..
+        }) => match read_namespace(t, name).await? {
+            None => Ok(Deletion::AlreadyGone),
+            Some(ns) if ns.metadata.deletion_timestamp.is_some() => Ok(Deletion::AlreadyGone),
+            Some(_) => Err(PortError::Conflict(why)),
+        },
+        Err(f) => Err(f.error),
+    }
 }
 
 /// Preview namespaces not already being deleted.

@@ -106,7 +106,18 @@ pub struct Transport {
 enum Attempt {
     Done(Vec<u8>),
     Retry(Duration, PortError),
-    Fail(PortError),
+    /// A final failure, with the API server's `Status` when it sent one.
+    Fail(PortError, Option<Box<Status>>),
+}
+
+/// A call that failed: the port error, and the API server's `Status` when
+/// its answer carried one (so a caller can tell whose 404 it was).
+#[derive(Debug)]
+pub struct Failure {
+    /// The error as the engine sees it.
+    pub error: PortError,
+    /// The `Status` the server answered, if any.
+    pub status: Option<Box<Status>>,
 }
 
 impl Transport {
@@ -137,16 +148,30 @@ impl Transport {
         op: &Op,
         request: http::Request<Vec<u8>>,
     ) -> Result<Vec<u8>, PortError> {
+        self.call_with_status(op, request)
+            .await
+            .map_err(|f| f.error)
+    }
+
+    /// [`Transport::call`], keeping the server's `Status` of a failure.
+    pub async fn call_with_status(
+        &self,
+        op: &Op,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<Vec<u8>, Failure> {
         let mut backoff = self.limits.backoff;
         let mut attempt = 0;
         loop {
             let copy = clone_request(&request);
             match self.once(op, copy).await {
                 Attempt::Done(body) => return Ok(body),
-                Attempt::Fail(e) => return Err(e),
-                Attempt::Retry(wait, e) => {
+                Attempt::Fail(error, status) => return Err(Failure { error, status }),
+                Attempt::Retry(wait, error) => {
                     if attempt >= self.limits.retries {
-                        return Err(e);
+                        return Err(Failure {
+                            error,
+                            status: None,
+                        });
                     }
                     attempt += 1;
                     tokio::time::sleep(wait.max(backoff)).await;
@@ -182,7 +207,7 @@ impl Transport {
                 // A write whose answer was lost may have happened: the caller
                 // reads the object back before deciding.
                 return if op.writes() {
-                    Attempt::Fail(e)
+                    Attempt::Fail(e, None)
                 } else {
                     Attempt::Retry(Duration::ZERO, e)
                 };
@@ -204,7 +229,12 @@ impl Transport {
                 Attempt::Retry(wait, error)
             }
             500 | 502 | 503 | 504 => Attempt::Retry(Duration::ZERO, error),
-            _ => Attempt::Fail(error),
+            _ => {
+                let status = serde_json::from_slice::<Status>(&body)
+                    .ok()
+                    .filter(|s| s.code.is_some() || s.reason.is_some());
+                Attempt::Fail(error, status.map(Box::new))
+            }
         }
     }
 

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -9,6 +10,7 @@ use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
+use super::access::query_true;
 use super::store::{field_supported, selected, Key, Kind, Selector};
 use super::write::{self, PatchKind, Refusal};
 use super::{Recorded, Shared};
@@ -54,7 +56,11 @@ pub(super) fn status(code: u16, reason: &str, message: &str, target: Option<&Tar
     let mut body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
         "status": "Failure", "message": message, "reason": reason, "code": code});
     if let Some(t) = target {
-        body["details"] = json!({"kind": t.kind.plural(), "group": t.kind.group()});
+        body["details"] = json!({"kind": t.kind.plural()});
+        // The real server leaves out an empty (core) group.
+        if !t.kind.group().is_empty() {
+            body["details"]["group"] = json!(t.kind.group());
+        }
         if let Some(name) = &t.name {
             body["details"]["name"] = json!(name);
         }
@@ -108,13 +114,30 @@ pub(super) async fn handle(
             .unwrap_or_default()
             .into_iter()
             .collect();
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    shared.lock().requests.push(Recorded {
+    let seq = record(&shared, &method, &uri, &headers, &body);
+    let (answer, delay) = answer(&shared, &method, &uri, &headers, &body, &query);
+    if let Some(r) = shared
+        .lock()
+        .requests
+        .iter_mut()
+        .rev()
+        .find(|r| r.seq == seq)
+    {
+        r.status = Some(answer.status().as_u16());
+    }
+    shared.changed.notify_waiters();
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
+    answer
+}
+
+/// Records a request, not yet answered, and returns its position.
+fn record(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> u64 {
+    let mut inner = shared.lock();
+    inner.received += 1;
+    let seq = inner.received;
+    inner.requests.push(Recorded {
         method: method.to_string(),
         path: uri.path().to_owned(),
         query: uri.query().unwrap_or("").to_owned(),
@@ -127,21 +150,37 @@ pub(super) async fn handle(
                 )
             })
             .collect(),
-        body: String::from_utf8_lossy(&body).into_owned(),
+        body: String::from_utf8_lossy(body).into_owned(),
+        status: None,
+        seq,
     });
+    seq
+}
+
+/// The answer, and how long a `slow` fault holds it back.
+fn answer(
+    shared: &Arc<Shared>,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+    query: &BTreeMap<String, String>,
+) -> (Response, Option<Duration>) {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
     if let Some(found) = discovery(uri.path()) {
-        return ok(200, &found);
+        return (ok(200, &found), None);
     }
     let Some(target) = parse_path(uri.path()) else {
-        return status(
-            404,
-            "NotFound",
-            "the server could not find the requested resource",
-            None,
-        );
+        let missing = "the server could not find the requested resource";
+        return (status(404, "NotFound", missing, None), None);
     };
-    let watching = query.get("watch").is_some_and(|w| w == "true" || w == "1");
-    let verb = match (&method, &target.name) {
+    let watching = query.get("watch").is_some_and(|w| query_true(w));
+    let verb = match (method, &target.name) {
         (&Method::GET, Some(_)) => "get",
         (&Method::GET, None) if watching => "watch",
         (&Method::GET, None) => "list",
@@ -149,12 +188,11 @@ pub(super) async fn handle(
         (&Method::POST, None) => "create",
         (&Method::DELETE, Some(_)) => "delete",
         _ => {
-            return status(
-                405,
-                "MethodNotAllowed",
-                "the server does not allow this method on the requested resource",
-                Some(&target),
-            )
+            let message = "the server does not allow this method on the requested resource";
+            return (
+                status(405, "MethodNotAllowed", message, Some(&target)),
+                None,
+            );
         }
     };
     let user =
@@ -174,7 +212,7 @@ pub(super) async fn handle(
             answer
                 .headers_mut()
                 .insert(header::RETRY_AFTER, seconds.into());
-            return answer;
+            return (answer, None);
         }
         if faults
             .forbidden
@@ -193,12 +231,12 @@ pub(super) async fn handle(
                 "{what} is forbidden: User \"{user}\" cannot {verb} resource \"{}\" in API group \"{}\"{place}",
                 target.kind.plural(), target.kind.group()
             );
-            return status(403, "Forbidden", &message, Some(&target));
+            return (status(403, "Forbidden", &message, Some(&target)), None);
         }
         if verb == "patch" && faults.conflicts > 0 {
             faults.conflicts -= 1;
             let message = format!("Operation cannot be fulfilled on {} \"{}\": the object has been modified; please apply your changes to the latest version and try again", target.kind.qualified(), target.name.clone().unwrap_or_default());
-            return status(409, "Conflict", &message, Some(&target));
+            return (status(409, "Conflict", &message, Some(&target)), None);
         }
         let slowed = faults
             .slow
@@ -213,27 +251,23 @@ pub(super) async fn handle(
         }
     };
     let answer = if verb == "watch" {
-        super::watch::watch(&shared, &target, &query)
+        super::watch::watch(shared, &target, query)
     } else {
         let content_type = header("content-type").unwrap_or_default();
         let manager = query.get("fieldManager").cloned().or_else(|| {
             header("user-agent").map(|a| a.split('/').next().unwrap_or("unknown").to_owned())
         });
         dispatch(
-            &shared,
+            shared,
             &target,
             verb,
-            &query,
+            query,
             &content_type,
             manager.as_deref(),
-            &body,
+            body,
         )
     };
-    shared.changed.notify_waiters();
-    if let Some(delay) = delay {
-        tokio::time::sleep(delay).await;
-    }
-    answer
+    (answer, delay)
 }
 
 fn dispatch(

@@ -212,7 +212,8 @@ pub fn create(
 }
 
 /// Handles a DELETE; namespaces go to `Terminating` and the controller
-/// removes them with everything in them.
+/// removes them with everything in them. A missing object is a 404; a
+/// namespace already terminating is a 409, as the real server answers.
 pub fn delete(inner: &mut Inner, key: &Key, body: &[u8]) -> Result<Value, Refusal> {
     let Some(mut found) = inner.objects.get(key).cloned() else {
         return Err(Refusal::new(
@@ -251,7 +252,17 @@ pub fn delete(inner: &mut Inner, key: &Key, body: &[u8]) -> Result<Value, Refusa
             found["status"] = json!({"phase": "Terminating"});
             return Ok(inner.objects.put(key, found));
         }
-        return Ok(found);
+        // What the real namespace registry answers while finalisers run.
+        return Err(Refusal::new(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {}: The system is ensuring all content is \
+                 removed from this namespace.  Upon completion, this namespace will \
+                 automatically be purged by the system.",
+                quoted(key)
+            ),
+        ));
     }
     inner
         .objects
