@@ -12,25 +12,12 @@ use std::time::Duration;
 
 use process::{gantry, run, SandboxProcess};
 
-#[test]
-fn sigkill_mid_rollout_is_recovered_as_interrupted() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().to_str().unwrap();
-    // Slow rollouts, so the kill lands in the middle of one.
-    let _sandbox = SandboxProcess::start(dir.path(), 5000);
+/// Runs `gantry run --sandbox --as console:alice TEXT` and kills it with
+/// SIGKILL once the rollout is being followed.
+fn kill_mid_rollout(data: &str, text: &str) {
     let mut child = gantry()
-        .args([
-            "run",
-            "--sandbox",
-            "--data",
-            data,
-            "--as",
-            "console:alice",
-            "deploy",
-            "feat-x",
-            "to",
-            "dev",
-        ])
+        .args(["run", "--sandbox", "--data", data, "--as", "console:alice"])
+        .args(text.split(' '))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -56,6 +43,81 @@ fn sigkill_mid_rollout_is_recovered_as_interrupted() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// `gantry run --sandbox --data DATA --as WHO TEXT…`, its stdout.
+fn say(data: &str, who: &str, text: &str) -> String {
+    let out = run(&[
+        &["run", "--sandbox", "--data", data, "--as", who][..],
+        &text.split(' ').collect::<Vec<_>>()[..],
+    ]
+    .concat());
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn an_interrupted_deploy_lock_is_released_by_its_holder_or_an_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let _sandbox = SandboxProcess::start(dir.path(), 5000);
+    kill_mid_rollout(data, "deploy feat-x to dev");
+    let status = say(data, "console:alice", "status dev");
+    assert!(status.contains("R-1 was interrupted"), "{status}");
+    assert!(
+        status.contains("locked by alice: R-1 is deploying"),
+        "{status}"
+    );
+
+    // Neither a stranger to the lock nor a plain release manager frees it.
+    let bob = say(data, "console:bob", "unlock dev");
+    assert!(
+        bob.contains("refused: dev is locked by alice; only they or an admin can unlock it"),
+        "{bob}"
+    );
+    // An admin does, after looking at the cluster; the reply says what to check.
+    let erin = say(data, "console:erin", "unlock dev");
+    assert!(
+        erin.contains("dev is unlocked: released the lock R-1 kept when it was interrupted"),
+        "{erin}"
+    );
+    assert!(erin.contains("`status dev`"), "{erin}");
+    let free = say(data, "console:alice", "deploy main to dev --dry-run");
+    assert!(free.contains("dry run: every check passed"), "{free}");
+
+    // The holder frees their own interrupted deploy too.
+    kill_mid_rollout(data, "deploy feat-x to dev");
+    let again = say(data, "console:alice", "deploy main to dev --dry-run");
+    assert!(again.contains("dev is locked by alice"), "{again}");
+    let alice = say(data, "console:alice", "unlock dev");
+    assert!(alice.contains("released the lock R-3 kept"), "{alice}");
+    let nothing = say(data, "console:alice", "unlock dev");
+    assert!(nothing.contains("dev is not locked"), "{nothing}");
+
+    let list = run(&["audit", "list", "--data", data, "--json", "--limit", "1000"]);
+    let events = String::from_utf8_lossy(&list.stdout);
+    // Newest first: R-3's release, then R-1's.
+    let released: Vec<&str> = events
+        .lines()
+        .filter(|l| l.contains("\"lock.released\"") && l.contains("\"left_by\":\"R-"))
+        .collect();
+    assert_eq!(released.len(), 2, "{events}");
+    for (line, request, actor) in [(released[0], "R-3", "alice"), (released[1], "R-1", "erin")] {
+        assert!(
+            line.contains(&format!("\"left_by\":\"{request}\"")),
+            "{line}"
+        );
+        assert!(line.contains(&format!("\"actor\":\"{actor}\"")), "{line}");
+    }
+    assert!(run(&["audit", "verify", "--data", data]).status.success());
+}
+
+#[test]
+fn sigkill_mid_rollout_is_recovered_as_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    // Slow rollouts, so the kill lands in the middle of one.
+    let _sandbox = SandboxProcess::start(dir.path(), 5000);
+    kill_mid_rollout(data, "deploy feat-x to dev");
 
     let after = run(&[
         "run",

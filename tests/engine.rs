@@ -331,7 +331,7 @@ async fn previews_are_created_and_torn_down() {
     assert!(h.image("preview-feat-x", "web").contains("@sha256:"));
     let gone = h.say("console:alice", "teardown feat-x").await;
     assert_eq!(gone.state, Some(State::Succeeded), "{}", gone.text);
-    assert!(h.sandbox.kube.namespace("preview-feat-x").is_none());
+    assert!(h.namespace_gone("preview-feat-x").await);
 }
 
 #[tokio::test]
@@ -422,7 +422,7 @@ async fn previews_are_labelled_and_swept_when_their_ttl_passes() {
     );
     h.set_time(TUESDAY_NOON + 24 * 3600 + 1);
     assert_eq!(h.engine.sweep_previews().await.unwrap(), ["preview-feat-x"]);
-    assert!(h.sandbox.kube.namespace("preview-feat-x").is_none());
+    assert!(h.namespace_gone("preview-feat-x").await);
     assert!(h
         .actions("preview-feat-x")
         .contains(&"preview.expired".to_owned()));
@@ -489,4 +489,51 @@ async fn a_gitops_environment_gets_a_commit_instead_of_a_patch() {
     assert!(h
         .actions(&id.to_string())
         .contains(&"gitops.committed".to_owned()));
+}
+
+#[tokio::test]
+async fn tearing_down_a_preview_that_is_already_gone_succeeds_and_says_so() {
+    let h = Harness::new("engine.toml").await;
+    h.say("console:alice", "deploy feat-x to preview").await;
+    h.set_time(TUESDAY_NOON + 24 * 3600 + 1);
+    assert_eq!(h.engine.sweep_previews().await.unwrap(), ["preview-feat-x"]);
+    assert!(h.namespace_gone("preview-feat-x").await);
+    let gone = h.say("console:alice", "teardown feat-x").await;
+    assert_eq!(gone.state, Some(State::Succeeded), "{}", gone.text);
+    assert!(
+        gone.text.contains("preview-feat-x was already gone"),
+        "{}",
+        gone.text
+    );
+    assert!(h
+        .actions("preview-feat-x")
+        .contains(&"preview.already_gone".to_owned()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ttl_sweep_and_a_teardown_racing_end_in_one_deletion_and_no_failure() {
+    let h = Harness::new("engine.toml").await;
+    h.say("console:alice", "deploy feat-x to preview").await;
+    h.set_time(TUESDAY_NOON + 24 * 3600 + 1);
+    let (swept, torn) = tokio::join!(
+        h.engine.sweep_previews(),
+        h.say("console:alice", "teardown feat-x")
+    );
+    let swept = swept.expect("the sweep does not fail");
+    assert_eq!(torn.state, Some(State::Succeeded), "{}", torn.text);
+    let teardown_deleted = !h
+        .actions("preview-feat-x")
+        .contains(&"preview.already_gone".to_owned());
+    assert_eq!(
+        swept.len() + usize::from(teardown_deleted),
+        1,
+        "exactly one of them deleted it: swept {swept:?}, teardown: {}",
+        torn.text
+    );
+    let deletes = h
+        .cluster_writes()
+        .into_iter()
+        .filter(|w| w == "DELETE /api/v1/namespaces/preview-feat-x")
+        .count();
+    assert!(deletes >= 1, "{:?}", h.cluster_writes());
 }

@@ -626,9 +626,20 @@ impl Engine {
             .delete_namespace(&context, &namespace)
             .await
         {
-            // Already gone is done too.
-            Ok(Deletion::Deleted | Deletion::AlreadyGone) => {
-                self.apply(&request, Event::Verified, &actor).await
+            Ok(Deletion::Deleted) => self.apply(&request, Event::Verified, &actor).await,
+            // Already gone (a TTL sweep, a PR close or a person got there
+            // first) is done too, and says so.
+            Ok(Deletion::AlreadyGone) => {
+                self.audit(
+                    &actor,
+                    "preview.already_gone",
+                    &namespace,
+                    request.env.as_ref().map(|e| e.as_str()),
+                    serde_json::json!({ "request": request.id.to_string() }),
+                )?;
+                let mut noted = request.clone();
+                noted.note = Some(ALREADY_GONE.to_owned());
+                self.apply(&noted, Event::Verified, &actor).await
             }
             Err(e) => {
                 self.apply(
@@ -643,6 +654,9 @@ impl Engine {
         }
     }
 }
+
+/// The note a teardown carries when its namespace was gone already.
+pub(super) const ALREADY_GONE: &str = "already gone";
 
 /// Where an app runs in an environment.
 /// The workload to follow after placing `image`: under GitOps the rollout

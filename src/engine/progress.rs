@@ -174,6 +174,14 @@ pub(super) fn progress_text(request: &Request, detail: Option<&str>, approve_hin
         }
         State::Succeeded => match &request.action {
             Action::Build { .. } => "build succeeded".to_owned(),
+            Action::Teardown { .. }
+                if request.note.as_deref() == Some(super::execute::ALREADY_GONE) =>
+            {
+                format!(
+                    "{} was already gone; nothing to remove",
+                    request.namespace.as_deref().unwrap_or("the preview")
+                )
+            }
             Action::Teardown { .. } => "preview removed".to_owned(),
             _ => format!("succeeded: {} runs {digest}", request.app),
         },

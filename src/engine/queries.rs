@@ -8,7 +8,7 @@ use serde_json::json;
 use super::handle::Reply;
 use super::progress::headline;
 use super::record::env_lock_key;
-use super::state::Request;
+use super::state::{Request, State};
 use super::{Engine, EngineError};
 use crate::command::{Command, CommandName};
 use crate::config::{Person, Target};
@@ -234,7 +234,19 @@ impl Engine {
         env: &EnvName,
     ) -> Result<Reply, EngineError> {
         let key = env_lock_key(env.as_str());
-        let current = self.store.lock(&key)?;
+        let (current, left_by) = match self.store.lock(&key)? {
+            Some(lock) => (Some(lock), None),
+            None => match self.left_behind(env)? {
+                LeftBehind::Nothing => (None, None),
+                LeftBehind::Running(id, state) => {
+                    return Ok(Reply::text(format!(
+                    "refused: {id} is {} in {env}; its lock goes when it ends (or `cancel {id}`)",
+                    state.word()
+                )))
+                }
+                LeftBehind::Stale(lock, id) => (Some(lock), id),
+            },
+        };
         let facts = Facts {
             lock: current.clone().map(view),
             checks_passed: None,
@@ -247,7 +259,7 @@ impl Engine {
         let Some(current) = current else {
             return Ok(Reply::text(format!("{env} is not locked")));
         };
-        if !self.store.unlock(&key, &current)? {
+        if !self.store.unlock(&current.key, &current)? {
             return Ok(Reply::text(format!(
                 "{env}'s lock changed meanwhile; look again with `status {env}`"
             )));
@@ -255,15 +267,58 @@ impl Engine {
         self.audit(
             person.id.as_str(),
             "lock.released",
-            &key,
+            &current.key,
             Some(env.as_str()),
-            json!({ "held_by": current.holder, "reason": current.reason }),
+            json!({
+                "held_by": current.holder,
+                "reason": current.reason,
+                "left_by": left_by.map(|id| id.to_string()),
+            }),
         )?;
-        Ok(Reply::text(format!(
-            "{env} is unlocked (it was locked by {}: {})",
-            current.holder, current.reason
-        )))
+        Ok(Reply::text(match left_by {
+            Some(id) => format!(
+                "{env} is unlocked: released the lock {id} kept when it was interrupted \
+                 (it was held by {}). {id} may have left the cluster half-changed: \
+                 `status {env}` shows what runs",
+                current.holder
+            ),
+            None => format!(
+                "{env} is unlocked (it was locked by {}: {})",
+                current.holder, current.reason
+            ),
+        }))
     }
+
+    /// A deploy lock in `env` whose request no longer runs: it was
+    /// interrupted by a restart (and keeps the lock until a person has
+    /// looked at the cluster), or it ended without releasing it.
+    fn left_behind(&self, env: &EnvName) -> Result<LeftBehind, EngineError> {
+        for app in self.config.apps() {
+            let Some(lock) = self.store.lock(&format!("{}/{}", app.name, env))? else {
+                continue;
+            };
+            let request = match lock.request {
+                Some(id) => self.store.get_request::<Request>(id)?,
+                None => None,
+            };
+            return Ok(match request {
+                Some(r) if !r.state.is_terminal() => LeftBehind::Running(r.id, r.state),
+                Some(r) => LeftBehind::Stale(lock, Some(r.id)),
+                None => LeftBehind::Stale(lock, None),
+            });
+        }
+        Ok(LeftBehind::Nothing)
+    }
+}
+
+/// What holds an environment when no one locked it by hand.
+enum LeftBehind {
+    /// Nothing.
+    Nothing,
+    /// A request that is still running.
+    Running(crate::names::RequestId, State),
+    /// A lock whose request ended (or is unknown), and that request.
+    Stale(LockRecord, Option<crate::names::RequestId>),
 }
 
 fn view(lock: LockRecord) -> LockView {

@@ -42,7 +42,11 @@ impl Engine {
                 state => {
                     let changing = matches!(state, State::Deploying | State::Verifying);
                     let reason = if changing {
-                        format!("Gantry restarted while this was {}; the rollout's outcome is unknown — check it, then unlock", state.word())
+                        format!(
+                            "Gantry restarted while this was {}; the rollout's outcome is unknown — check it with `status {env}`, then `unlock {env}` (the requester or an admin)",
+                            state.word(),
+                            env = request.env.as_ref().map_or("the environment", |e| e.as_str())
+                        )
                     } else {
                         format!("Gantry restarted while this was {}; nothing was changed — request again", state.word())
                     };
@@ -91,7 +95,11 @@ impl Engine {
                     .cluster
                     .delete_namespace(&context, &preview.name)
                     .await;
-                let details = serde_json::json!({ "labels": preview.labels, "error": outcome.as_ref().err().map(ToString::to_string) });
+                let details = serde_json::json!({
+                    "labels": preview.labels,
+                    "already_gone": matches!(outcome, Ok(super::ports::Deletion::AlreadyGone)),
+                    "error": outcome.as_ref().err().map(ToString::to_string),
+                });
                 self.audit(
                     "gantry",
                     "preview.expired",
@@ -99,7 +107,7 @@ impl Engine {
                     Some(env.name.as_str()),
                     details,
                 )?;
-                if outcome.is_ok() {
+                if matches!(outcome, Ok(super::ports::Deletion::Deleted)) {
                     deleted.push(preview.name);
                 }
             }

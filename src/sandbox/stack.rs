@@ -142,7 +142,7 @@ pub async fn start(
         })?);
     // The simulated CI runner and Argo CD; Argo's own Kubernetes client.
     let argo =
-        crate::adapters::kube::KubeCluster::for_url(&kube.url()).map_err(|e| e.to_string())?;
+        crate::adapters::kube::KubeCluster::for_url(kube.url()).map_err(|e| e.to_string())?;
     git_host::spawn(
         config.clone(),
         github.clone(),

@@ -197,6 +197,19 @@ impl Harness {
             .collect()
     }
 
+    /// Waits (bounded) until namespace `name` is gone from the cluster; a
+    /// deleted namespace terminates first, as on a real cluster.
+    pub async fn namespace_gone(&self, name: &str) -> bool {
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            self.sandbox
+                .kube
+                .wait_until(|k| k.namespace(name).is_none()),
+        )
+        .await
+        .is_ok()
+    }
+
     /// Requests received by the fake Kubernetes API, GitHub and registry.
     pub fn outside_calls(&self) -> usize {
         self.sandbox.kube.requests().len()

@@ -1,8 +1,8 @@
 //! The `gantry` binary as a user runs it: a sandbox started with `gantry
-
-#![allow(dead_code)]
 //! sandbox up` in its own process, and commands run against the config it
 //! writes — the production code path, no `--sandbox` shortcut.
+
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
