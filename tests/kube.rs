@@ -273,6 +273,22 @@ async fn a_conflict_that_left_the_image_alone_is_retried_on_the_new_version() {
 }
 
 #[tokio::test]
+async fn a_rollout_updating_the_status_does_not_starve_the_write() {
+    within(async {
+        let (fake, adapter) = cluster().await;
+        // More conflicts than spec changes are allowed: each only moved
+        // the resourceVersion (a controller writing status), never the
+        // generation, so each is retried on the new version.
+        fake.inject_conflicts(8);
+        let w = workload("dev");
+        adapter.set_image(&w, &image('b'), &stamp(5)).await.unwrap();
+        assert_eq!(fake.image("dev", "web", "web"), Some(image('b')));
+        assert_eq!(patches(&fake).len(), 9);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_lost_answer_is_read_back_before_deciding() {
     within(async {
         let (fake, adapter) = cluster().await;

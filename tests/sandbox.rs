@@ -69,7 +69,7 @@ async fn a_gitops_deploy_is_committed_synced_and_only_then_verified() {
         "{before}\n{running}"
     );
 
-    let reply = s.say("console:alice", "deploy release/1.0 to perf").await;
+    let reply = s.say("console:alice", "deploy main to perf").await;
     assert_eq!(reply.state, Some(State::Succeeded), "{}", reply.text);
     let request = s
         .engine

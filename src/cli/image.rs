@@ -21,13 +21,15 @@ pub struct ImageArgs {
 enum ImageCommand {
     /// Print the manifest digest (and media type) that `registry/name:tag` points at.
     ///
-    /// Credentials come from REGISTRY_USERNAME and REGISTRY_PASSWORD, else
+    /// With --config, the registry is asked exactly as the bot asks it: the
+    /// config's [registry] credentials, plain-HTTP hosts, endpoints and
+    /// timeout. Without it, credentials come from REGISTRY_USERNAME and REGISTRY_PASSWORD, else
     /// from the registry's entry in a Docker config.json (--docker-config,
     /// else $DOCKER_CONFIG/config.json or ~/.docker/config.json when present),
     /// else the registry is asked anonymously. Exits 1 when the image does not
     /// exist, auth fails or the registry cannot be reached.
     #[command(
-        after_help = "Examples:\n  gantry image digest ghcr.io/acme/web:1a2b3c4\n  gantry image digest --plain-http --json 127.0.0.1:5000/acme/web:main"
+        after_help = "Examples:\n  gantry image digest ghcr.io/acme/web:1a2b3c4\n  gantry image digest --plain-http --json 127.0.0.1:5000/acme/web:main\n  gantry image digest --config config/gantry.toml registry.local:5000/acme/web:main"
     )]
     Digest(DigestArgs),
 }
@@ -37,6 +39,9 @@ struct DigestArgs {
     /// The image: `[registry[:port]/]name[:tag]`, or `…@sha256:…` to check that it exists.
     #[arg(value_name = "IMAGE")]
     image: String,
+    /// Take the registry settings from this Gantry config, as the bot does.
+    #[arg(long, short = 'c', value_name = "PATH", conflicts_with_all = ["plain_http", "docker_config", "timeout"])]
+    config: Option<PathBuf>,
     /// Speak plain HTTP to the image's registry (a local or test registry).
     #[arg(long)]
     plain_http: bool,
@@ -59,21 +64,11 @@ pub fn run(args: &ImageArgs) -> ExitCode {
 }
 
 fn digest(args: &DigestArgs) -> ExitCode {
-    let outcome = settings(args).and_then(|settings| {
-        let image = ImageRef::parse(&args.image).map_err(RegistryError::from)?;
+    let outcome = client(args).and_then(|(image, registry)| {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| RegistryError::Settings(format!("cannot start the runtime: {e}")))?;
-        let settings = RegistrySettings {
-            plain_http_hosts: if args.plain_http {
-                vec![image.api_host().to_owned()]
-            } else {
-                Vec::new()
-            },
-            ..settings
-        };
-        let registry = OciRegistry::new(settings)?;
         let resolved = runtime.block_on(registry.resolve(&image))?;
         Ok((image, resolved))
     });
@@ -107,6 +102,26 @@ fn json(image: &ImageRef, resolved: &Resolved) -> serde_json::Value {
         "media_type": resolved.media_type,
         "platforms": platforms,
     })
+}
+
+/// The image asked about and the registry client: the config's, or one
+/// from the flags and the environment.
+fn client(args: &DigestArgs) -> Result<(ImageRef, OciRegistry), RegistryError> {
+    let image = ImageRef::parse(&args.image).map_err(RegistryError::from)?;
+    if let Some(path) = &args.config {
+        let config =
+            crate::config::load(path).map_err(|e| RegistryError::Settings(e.to_string()))?;
+        return Ok((image, OciRegistry::from_config(&config)?));
+    }
+    let settings = RegistrySettings {
+        plain_http_hosts: if args.plain_http {
+            vec![image.api_host().to_owned()]
+        } else {
+            Vec::new()
+        },
+        ..settings(args)?
+    };
+    Ok((image, OciRegistry::new(settings)?))
 }
 
 /// Credentials from the environment and the Docker config, and the timeout.

@@ -115,6 +115,9 @@ pub struct Endpoints {
     /// How often GitHub is polled for builds and checks.
     #[serde(with = "humantime_serde_like")]
     pub poll: Duration,
+    /// The plain-git config repositories, by environment.
+    #[serde(default)]
+    pub git: std::collections::BTreeMap<String, String>,
 }
 
 /// Durations in the endpoints file as humantime text.
@@ -234,6 +237,12 @@ fn point_at_sandbox(
         // The sandbox registry serves anyone.
         for key in ["username", "password", "docker_config"] {
             registry.remove(key);
+        }
+    }
+    for (env, url) in &endpoints.git {
+        if let Some(gitops) = section(doc, &["environments", env, "gitops"]) {
+            gitops.insert("url".into(), url.clone().into());
+            gitops.remove("token");
         }
     }
     if let Some(Value::Table(clusters)) = doc.get_mut("clusters") {

@@ -120,7 +120,7 @@ pub fn repository_of(image: &str) -> &str {
 pub fn seed_config_repositories(
     github: &FakeGithub,
     config: &Config,
-    image_of: impl Fn(&App) -> String,
+    image_of: impl Fn(&crate::config::Environment, &App) -> String,
 ) {
     for env in config.envs() {
         let Strategy::Gitops(gitops) = &env.strategy else {
@@ -129,45 +129,56 @@ pub fn seed_config_repositories(
         let GitopsSource::Github(repo) = &gitops.source else {
             continue;
         };
-        let text = match &gitops.format {
-            GitopsFormat::Kustomize => {
-                let mut text = format!(
-                    "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../base\nnamespace: {}\nimages:\n",
-                    namespace_of(&env.target)
-                );
-                for app in config.apps() {
-                    let pinned = image_of(app);
-                    let (name, digest) = pinned.split_once('@').unwrap_or((&pinned, ""));
-                    text.push_str(&format!(
-                        "  - name: {}\n    newName: {name}\n    digest: {digest}\n",
-                        app.image
-                    ));
-                }
-                text
-            }
-            // A values file with the dotted key set to the first app's image.
-            GitopsFormat::Helm { key } => {
-                let app = config.apps().first();
-                let value = app.map(&image_of).unwrap_or_default();
-                let mut text = String::new();
-                let parts: Vec<&str> = key.split('.').collect();
-                for (depth, part) in parts.iter().enumerate() {
-                    let indent = "  ".repeat(depth);
-                    if depth + 1 == parts.len() {
-                        text.push_str(&format!("{indent}{part}: \"{value}\"\n"));
-                    } else {
-                        text.push_str(&format!("{indent}{part}:\n"));
-                    }
-                }
-                text
-            }
-        };
+        let text = pinned_file(config, env, gitops, &|app| image_of(env, app));
         github.commit(
             &repo.to_string(),
             &gitops.branch,
             "pin the images",
             &[(gitops.path.as_str(), text.as_str())],
         );
+    }
+}
+
+/// The GitOps file an environment's config repository starts with: every
+/// app pinned to `image_of(app)`, in the configured format.
+pub fn pinned_file(
+    config: &Config,
+    env: &crate::config::Environment,
+    gitops: &crate::config::Gitops,
+    image_of: &impl Fn(&App) -> String,
+) -> String {
+    match &gitops.format {
+        GitopsFormat::Kustomize => {
+            let mut text = format!(
+                "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../base\nnamespace: {}\nimages:\n",
+                namespace_of(&env.target)
+            );
+            for app in config.apps() {
+                let pinned = image_of(app);
+                let (name, digest) = pinned.split_once('@').unwrap_or((&pinned, ""));
+                text.push_str(&format!(
+                    "  - name: {}\n    newName: {name}\n    digest: {digest}\n",
+                    app.image
+                ));
+            }
+            text
+        }
+        // A values file with the dotted key set to the first app's image.
+        GitopsFormat::Helm { key } => {
+            let app = config.apps().first();
+            let value = app.map(image_of).unwrap_or_default();
+            let mut text = String::new();
+            let parts: Vec<&str> = key.split('.').collect();
+            for (depth, part) in parts.iter().enumerate() {
+                let indent = "  ".repeat(depth);
+                if depth + 1 == parts.len() {
+                    text.push_str(&format!("{indent}{part}: \"{value}\"\n"));
+                } else {
+                    text.push_str(&format!("{indent}{part}:\n"));
+                }
+            }
+            text
+        }
     }
 }
 
@@ -228,10 +239,8 @@ pub fn spawn(
     let mut synced = BTreeMap::new();
     for env in config.envs() {
         if let Strategy::Gitops(gitops) = &env.strategy {
-            if let GitopsSource::Github(repo) = &gitops.source {
-                if let Some(text) = github.file(&repo.to_string(), &gitops.branch, &gitops.path) {
-                    synced.insert(env.name.to_string(), text);
-                }
+            if let Some(text) = watched_file(&github, gitops) {
+                synced.insert(env.name.to_string(), text);
             }
         }
     }
@@ -278,6 +287,15 @@ fn run_ci(
 }
 
 /// Applies each GitOps environment's pinned images, like Argo CD's auto-sync.
+/// The file a GitOps environment's sync watches, on GitHub or in a
+/// sandbox git repository.
+fn watched_file(github: &FakeGithub, gitops: &crate::config::Gitops) -> Option<String> {
+    match &gitops.source {
+        GitopsSource::Github(repo) => github.file(&repo.to_string(), &gitops.branch, &gitops.path),
+        GitopsSource::Git(url) => super::git_repo::read(url, &gitops.branch, &gitops.path),
+    }
+}
+
 /// Like Argo CD, acts on a new revision of the watched file only (`synced`
 /// holds the text last applied per environment), so an idle sandbox sends
 /// the Kubernetes API nothing.
@@ -292,12 +310,10 @@ async fn sync_gitops(
         else {
             continue;
         };
-        let (GitopsSource::Github(repo), GitopsFormat::Kustomize) =
-            (&gitops.source, &gitops.format)
-        else {
+        if !matches!(gitops.format, GitopsFormat::Kustomize) {
             continue;
-        };
-        let Some(text) = github.file(&repo.to_string(), &gitops.branch, &gitops.path) else {
+        }
+        let Some(text) = watched_file(github, gitops) else {
             continue;
         };
         if synced.get(env.name.as_str()) == Some(&text) {

@@ -4,6 +4,7 @@
 pub mod discord;
 pub mod generated;
 pub mod git_host;
+pub mod git_repo;
 pub mod github;
 pub mod kube;
 pub mod registry;

@@ -8,7 +8,8 @@
 //! Every app's repository has `main`, `feat-x`, `feat-broken` (pods never
 //! ready), `feat-unbuilt` (no image until someone runs `build`) and
 //! `release/1.0`, and every fixed namespace runs each app's Deployments
-//! with three replicas of `main`. Next to GitHub run the sandbox's CI runner
+//! with three replicas of `main` — GitOps namespaces run `release/1.0`, as
+//! their config repositories say, so that deploying `main` there commits. Next to GitHub run the sandbox's CI runner
 //! and Argo CD sync ([`super::git_host`]).
 
 use std::collections::BTreeMap;
@@ -24,7 +25,7 @@ use super::kube::{FakeKube, FakeOptions};
 use super::registry::{start as start_registry, SandboxAuth, SandboxRegistry};
 use super::seed::REPLICAS;
 use super::slack::FakeSlack;
-use crate::config::{Config, Target};
+use crate::config::{Config, GitopsSource, Strategy, Target};
 
 /// The running sandbox servers and the config written for them.
 pub struct SandboxServers {
@@ -122,11 +123,12 @@ pub async fn start(
         None => None,
     };
     let publish = (!options.external_registry).then_some(registry.as_ref());
-    seed(&base_config, &kube, publish, &github, tick)?;
+    let seeded = seed(&base_config, &kube, publish, &github, tick)?;
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let dir = dir
         .canonicalize()
         .map_err(|e| format!("cannot resolve {}: {e}", dir.display()))?;
+    let git = git_repositories(&base_config, &dir.join("git"), &seeded)?;
     let endpoints = generated::Endpoints {
         kubernetes: kube.url().to_owned(),
         registry: (!options.external_registry).then(|| format!("http://{}", registry.host())),
@@ -134,6 +136,7 @@ pub async fn start(
         slack: slack.as_ref().map(FakeSlack::api_url),
         discord: discord.as_ref().map(FakeDiscord::api_url),
         poll: tick.max(Duration::from_millis(10)),
+        git,
     };
     let config_path = generated::write(&dir, &base_text, &base_config, &endpoints, &secrets)?;
     let config =
@@ -163,6 +166,50 @@ pub async fn start(
     })
 }
 
+/// A real bare repository per GitOps environment on plain git, holding
+/// the file its sync watches; answers environment → `file://` URL.
+fn git_repositories(
+    config: &Config,
+    dir: &Path,
+    seeded: &Seeded,
+) -> Result<BTreeMap<String, String>, String> {
+    let mut urls = BTreeMap::new();
+    for env in config.envs() {
+        let Strategy::Gitops(gitops) = &env.strategy else {
+            continue;
+        };
+        if !matches!(gitops.source, GitopsSource::Git(_)) {
+            continue;
+        }
+        let text = git_host::pinned_file(config, env, gitops, &|app| seeded.image(env, app));
+        let url =
+            super::git_repo::create(dir, env.name.as_str(), &gitops.branch, &gitops.path, &text)?;
+        urls.insert(env.name.to_string(), url);
+    }
+    Ok(urls)
+}
+
+/// The images the sandbox starts with, by app name.
+struct Seeded {
+    /// `main`'s image: what every rolling environment runs.
+    main: BTreeMap<String, String>,
+    /// `release/1.0`'s image: what GitOps environments run, so that
+    /// deploying `main` there changes their config repository.
+    release: BTreeMap<String, String>,
+}
+
+impl Seeded {
+    fn image(&self, env: &crate::config::Environment, app: &crate::config::App) -> String {
+        let gitops = matches!(env.strategy, Strategy::Gitops(_));
+        gitops
+            .then(|| self.release.get(app.name.as_str()))
+            .flatten()
+            .or_else(|| self.main.get(app.name.as_str()))
+            .cloned()
+            .unwrap_or_else(|| app.image.clone())
+    }
+}
+
 /// Seeds GitHub, the registry and the cluster from the base config.
 fn seed(
     config: &Config,
@@ -170,30 +217,36 @@ fn seed(
     registry: Option<&SandboxRegistry>,
     github: &FakeGithub,
     tick: Duration,
-) -> Result<(), String> {
+) -> Result<Seeded, String> {
     let refs = git_host::seed_repositories(github, config, tick);
-    let mut running = BTreeMap::new();
+    let mut seeded = Seeded {
+        main: BTreeMap::new(),
+        release: BTreeMap::new(),
+    };
     for app in config.apps() {
         let repo = app.repo.to_string();
-        for seeded in refs.iter().filter(|r| r.repo == repo) {
-            let Some(registry) = registry.filter(|_| seeded.name != "feat-unbuilt") else {
+        for r in refs.iter().filter(|r| r.repo == repo) {
+            let Some(registry) = registry.filter(|_| r.name != "feat-unbuilt") else {
                 continue;
             };
-            let digest = git_host::publish(registry, app, &seeded.name, &seeded.sha)?;
-            match seeded.name.as_str() {
+            let digest = git_host::publish(registry, app, &r.name, &r.sha)?;
+            let image = format!("{}@{digest}", app.image);
+            match r.name.as_str() {
                 "main" => {
-                    running.insert(app.name.to_string(), format!("{}@{digest}", app.image));
+                    seeded.main.insert(app.name.to_string(), image);
+                }
+                "release/1.0" => {
+                    seeded.release.insert(app.name.to_string(), image);
                 }
                 "feat-broken" => kube.break_image(digest.as_str()),
                 _ => {}
             }
         }
-        let image = running
-            .get(app.name.as_str())
-            .cloned()
-            .unwrap_or_else(|| app.image.clone());
+    }
+    for app in config.apps() {
         for env in config.envs() {
             if let Target::Namespace(ns) = &env.target {
+                let image = seeded.image(env, app);
                 kube.add_namespace(ns, &[]);
                 for deployment in &app.deployments {
                     kube.add_deployment(ns, deployment, &app.container, &image, REPLICAS);
@@ -204,11 +257,6 @@ fn seed(
             }
         }
     }
-    git_host::seed_config_repositories(github, config, |app| {
-        running
-            .get(app.name.as_str())
-            .cloned()
-            .unwrap_or_else(|| app.image.clone())
-    });
-    Ok(())
+    git_host::seed_config_repositories(github, config, |env, app| seeded.image(env, app));
+    Ok(seeded)
 }

@@ -16,6 +16,11 @@ use crate::engine::ports::{PortError, Stamp, Workload};
 /// How often a write is retried after a conflict that left the image alone.
 const CONFLICT_RETRIES: u32 = 3;
 
+/// Writes that lost only to status updates (a rollout in progress bumps
+/// `resourceVersion` but not `metadata.generation`) are retried up to this
+/// many times on top of [`CONFLICT_RETRIES`].
+const STATUS_RETRIES: u32 = 50;
+
 /// The Deployments collection of a namespace.
 pub fn deployments(namespace: &str) -> Request {
     Request::new(format!("/apis/apps/v1/namespaces/{namespace}/deployments"))
@@ -102,7 +107,9 @@ async fn write_one(
         ..PatchParams::default()
     };
     let mut last = None;
-    for _ in 0..=CONFLICT_RETRIES {
+    let (mut spec_changes, mut status_changes) = (0, 0);
+    while spec_changes <= CONFLICT_RETRIES && status_changes <= STATUS_RETRIES {
+        let generation = current.metadata.generation;
         let version = current
             .metadata
             .resource_version
@@ -132,10 +139,17 @@ async fn write_one(
         }
         // The image is still the one read: another field changed (or the lost
         // write did not happen), so the write is retried on the new version.
+        // Only spec changes count towards "kept changing"; a controller
+        // updating the status of a rollout is no reason to give up.
+        if current.metadata.generation == generation {
+            status_changes += 1;
+        } else {
+            spec_changes += 1;
+        }
     }
     let why = last.map_or_else(String::new, |e| format!(": {e}"));
     Err(PortError::Conflict(format!(
         "Deployment {name} in namespace {ns} kept changing; gave up after {} attempts{why}",
-        CONFLICT_RETRIES + 1
+        spec_changes + status_changes
     )))
 }
