@@ -131,8 +131,44 @@ fn help_lists_and_explains_commands() {
 }
 
 #[test]
+fn run_and_serve_name_a_missing_secret_before_doing_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    for args in [
+        &["run", "--as", "console:alice", "status"][..],
+        &["serve", "--listen", "127.0.0.1:0"][..],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_gantry"))
+            .args(args)
+            .arg("--data")
+            .arg(&data)
+            .current_dir(root())
+            .env_remove("GANTRY_CONFIG")
+            .env_remove("SLACK_SIGNING_SECRET")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert_eq!(
+            stderr(&out).trim(),
+            "error: platforms.slack.signing_secret: environment variable SLACK_SIGNING_SECRET is not set",
+            "{args:?}"
+        );
+        assert!(!data.exists(), "{args:?} created its data directory first");
+    }
+}
+
+#[test]
 fn every_subcommand_has_help() {
-    for sub in ["parse", "check-config", "help"] {
+    for sub in [
+        "parse",
+        "check-config",
+        "help",
+        "sandbox",
+        "run",
+        "serve",
+        "image",
+        "chat",
+    ] {
         let out = gantry(&[sub, "--help"]);
         assert!(out.status.success(), "{sub}");
         assert!(stdout(&out).contains("Usage: gantry"), "{sub}");

@@ -211,6 +211,11 @@ fn cases() -> Vec<(&'static str, String, &'static str, &'static str)> {
         ("inline secret value", add("[platforms.github]\nwebhook_secret = { value = \"hunter2\" } # <-\ntoken = { env = \"T\" }"), "platforms.github.webhook_secret", "never written inline"),
         ("missing platform secret", add("[platforms.discord] # <-\napplication_id = \"1\"\nguild_ids = [\"2\"]\nbot_token = { env = \"B\" }"), "platforms.discord.public_key", "missing field `public_key`"),
         ("registry user without password", add("[registry] # <-\nusername = { env = \"U\" }"), "registry.password", "username needs password"),
+        ("slack api over plain http", add("[platforms.slack]\nteam_ids = [\"T0SANDBOX\"]\napi_url = \"http://slack.example.com/api/\" # <-\nsigning_secret = { env = \"S\" }\nbot_token = { env = \"B\" }"), "platforms.slack.api_url", "would send credentials in the clear"),
+        ("github api over plain http", add("[platforms.github]\napi_url = \"http://github.example.com/api/v3\" # <-\nwebhook_secret = { env = \"W\" }\ntoken = { env = \"T\" }"), "platforms.github.api_url", "use https (plain http only to 127.0.0.1 or localhost)"),
+        ("bad poll interval", add("[platforms.github]\nwebhook_secret = { env = \"W\" }\ntoken = { env = \"T\" }\npoll_interval = \"often\" # <-"), "platforms.github.poll_interval", "`often` is not a duration"),
+        ("registry endpoint not a host", add("[registry]\nendpoints = { \"https://r.example.com\" = \"https://mirror.example.com\" } # <-"), "registry.endpoints.\"https://r.example.com\"", "is not host or host:port"),
+        ("registry endpoint over plain http", add("[registry]\nendpoints = { \"r.example.com\" = \"http://mirror.example.com\" } # <-"), "registry.endpoints.\"r.example.com\"", "would send credentials in the clear"),
         // names
         ("uppercase env name", edit("[environments.dev]", "[environments.Dev] # <-").replace("promote_from = \"dev\"", "promote_from = \"Dev\""), "environments.Dev", "environment name `Dev` contains `D`"),
         ("look-alike env name", edit("[environments.dev]", "[environments.\"d\u{0435}v\"] # <-").replace("promote_from = \"dev\"\n", ""), "environments.\"d\\u{0435}v\"", "U+0435"),

@@ -43,9 +43,6 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         Err(code) => return code,
     };
     let data = &args.data.data;
-    if let Err(e) = std::fs::create_dir_all(data) {
-        return fail(format!("cannot create {}: {e}", data.display()));
-    }
     // Without the sandbox, a broken config or a missing secret stops
     // Gantry before anything starts.
     let config = if args.sandbox {
@@ -59,6 +56,9 @@ pub fn run(args: &ServeArgs) -> ExitCode {
             Err(e) => return fail(e),
         }
     };
+    if let Err(e) = std::fs::create_dir_all(data) {
+        return fail(format!("cannot create {}: {e}", data.display()));
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
