@@ -101,9 +101,12 @@ pub fn publish(
         ImageFormat::Oci,
     );
     let mut digest = None;
+    // As CI pipelines commonly do, the ref's own name is a tag too
+    // (`main`, `v1.0.0`, `release-1.0`), so people can ask for it by name.
     for tag in [
         app.tag_template.render(sha, name),
         app.tag_template.render(sha, ""),
+        name.replace('/', "-"),
     ] {
         digest = Some(registry.publish(repository, &tag, &image)?);
     }
