@@ -49,6 +49,7 @@ fn policy(c: &mut Criterion) {
     let facts = Facts {
         lock: None,
         checks_passed: Some(true),
+        defer_checks: false,
     };
     // 2026-11-24T12:00:00Z, a Tuesday outside every freeze.
     let now = 1_795_521_600;

@@ -291,3 +291,40 @@ async fn after_a_restart_gantry_keeps_editing_the_same_message() {
         assert!(text.contains(step), "`{step}` missing:\n{text}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_approval_by_slash_command_is_answered_in_the_channel() {
+    let chat = start().await;
+    chat.command("UALICE01", "deploy main to staging").await;
+    let request = chat.newest_reaches(State::AwaitingApproval).await;
+    let ack = chat
+        .command("UALICE01", &format!("approve {}", request.id))
+        .await;
+    assert!(
+        ack.body.contains(&format!("on it: approve {}", request.id)),
+        "{}",
+        ack.body
+    );
+    // The refusal reaches the channel the command came from, not only the
+    // audit trail.
+    let mut answered = None;
+    for _ in 0..1000 {
+        answered = chat
+            .slack
+            .messages()
+            .into_iter()
+            .find(|m| m.versions[0].starts_with("refused:"));
+        if answered.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let answered = answered.expect("the refusal is posted in the channel");
+    assert_eq!(answered.channel, "C0DEPLOYS");
+    assert!(
+        answered.versions[0].contains("alice asked for"),
+        "{:?}",
+        answered.versions
+    );
+    assert_eq!(chat.h.request(request.id).state, State::AwaitingApproval);
+}

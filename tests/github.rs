@@ -70,7 +70,10 @@ struct Setup {
 /// `feat-gh` (built, no CI yet), an engine on the production wiring, and
 /// the webhook route in front of it.
 async fn start() -> Setup {
-    let h = support::Harness::new("github.toml").await;
+    start_with(support::Harness::new("github.toml").await).await
+}
+
+async fn start_with(h: support::Harness) -> Setup {
     let fake = h.sandbox.github.clone();
     let head = fake.commit(REPO, "feat-gh", "feature gh", &[("app.txt", "x\n")]);
     let app = &h.sandbox.config.apps()[0];
@@ -719,6 +722,53 @@ async fn the_fakes_webhooks_have_the_shape_of_githubs_recorded_payloads() {
             &mut errors,
         );
         assert!(errors.is_empty(), "{errors:#?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_delivery_whose_command_cannot_be_recorded_may_come_again() {
+    within(async {
+        // A store whose newest audit event cannot be read back: nothing can
+        // be appended, as with a full disk.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store");
+        {
+            let store = gantry::store::Store::open(&path).unwrap();
+            store
+                .append_durable(gantry::store::NewEvent {
+                    time: 0,
+                    actor: "gantry".into(),
+                    action: "test.setup".into(),
+                    subject: "-".into(),
+                    env: None,
+                    details: serde_json::json!({}),
+                })
+                .unwrap();
+        }
+        {
+            let db = sled::open(&path).unwrap();
+            db.open_tree("audit")
+                .unwrap()
+                .insert(1u64.to_be_bytes(), &b"{broken"[..])
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let s = start_with(support::Harness::in_dir("github.toml", dir).await).await;
+        let answer = s.comment(ALICE, "/deploy dev", "full-1").await;
+        assert_eq!(answer.status, 503, "{}", answer.body);
+        assert!(
+            answer.body.contains("cannot record the command"),
+            "{}",
+            answer.body
+        );
+        assert!(s.engine.store().requests::<Value>().unwrap().is_empty());
+        // Not recorded as seen: GitHub's redelivery is taken, not answered
+        // `duplicate`.
+        assert!(
+            s.engine.store().first_seen("github:full-1", 0).unwrap(),
+            "the failed delivery was recorded as seen"
+        );
     })
     .await;
 }

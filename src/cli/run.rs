@@ -105,7 +105,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
                     state,
                     State::Succeeded | State::AwaitingApproval | State::Approved
                 ),
-                None => !reply.text.starts_with("refused"),
+                None => !reply.is_refused(),
             };
             if ok {
                 ExitCode::SUCCESS

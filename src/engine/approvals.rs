@@ -44,7 +44,7 @@ impl Engine {
                 request.env.as_ref().map(|e| e.as_str()),
                 serde_json::json!({ "reason": refused.to_string(), "identity": identity }),
             )?;
-            return Ok(Reply::for_request(&request, format!("refused: {refused}")));
+            return Ok(Reply::refused_for(&request, refused));
         }
         let next = self.apply(&request, event, person.id.as_str()).await?;
         if next.state == State::Approved {
@@ -77,9 +77,9 @@ impl Engine {
             .is_some_and(|r| person.has_any_role(&r.roles))
             || person.has_any_role(self.config.admin_roles());
         if !may {
-            return Ok(Reply::for_request(
+            return Ok(Reply::refused_for(
                 &request,
-                format!("refused: {} may not deny {id}", person.id),
+                format!("{} may not deny {id}", person.id),
             ));
         }
         let reason = format!(
@@ -101,7 +101,7 @@ impl Engine {
                 self.release_lock(&denied)?;
                 Ok(self.ended(&denied))
             }
-            Err(refused) => Ok(Reply::for_request(&request, format!("refused: {refused}"))),
+            Err(refused) => Ok(Reply::refused_for(&request, refused)),
         }
     }
 
@@ -115,10 +115,10 @@ impl Engine {
             return Ok(Reply::text(format!("there is no request {id}")));
         };
         if request.requester != person.id && !person.has_any_role(self.config.admin_roles()) {
-            return Ok(Reply::for_request(
+            return Ok(Reply::refused_for(
                 &request,
                 format!(
-                    "refused: only {} or an admin may cancel {}",
+                    "only {} or an admin may cancel {}",
                     request.requester,
                     headline(&request)
                 ),
@@ -132,7 +132,7 @@ impl Engine {
                 self.release_lock(&cancelled)?;
                 Ok(self.ended(&cancelled))
             }
-            Err(refused) => Ok(Reply::for_request(&request, format!("refused: {refused}"))),
+            Err(refused) => Ok(Reply::refused_for(&request, refused)),
         }
     }
 }
@@ -163,8 +163,8 @@ impl Engine {
     ) -> Option<Reply> {
         let id = self.request_for_message(platform, channel, message_id)?;
         let Some(person) = self.config.person_for(identity) else {
-            return Some(Reply::text(format!(
-                "refused: {identity} is not known to Gantry, so its reaction does not count"
+            return Some(Reply::refused(format!(
+                "{identity} is not known to Gantry, so its reaction does not count"
             )));
         };
         let command = match reaction {
@@ -177,7 +177,7 @@ impl Engine {
                 return Some(
                     self.revoke(person, id)
                         .await
-                        .unwrap_or_else(|e| Reply::text(format!("refused: {e}"))),
+                        .unwrap_or_else(Reply::refused),
                 );
             }
         };
@@ -214,9 +214,9 @@ impl Engine {
                     format!("{} withdrew their approval of {id}", person.id),
                 ))
             }
-            Err(refused) => Ok(Reply::for_request(
+            Err(refused) => Ok(Reply::refused_for(
                 &request,
-                format!("refused: too late to withdraw: {refused}"),
+                format!("too late to withdraw: {refused}"),
             )),
         }
     }

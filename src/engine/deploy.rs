@@ -94,17 +94,17 @@ impl Engine {
         let facts = Facts {
             lock: self.lock_view(app, env)?,
             checks_passed: None,
+            defer_checks: true,
         };
-        // Cheap checks first: roles, promotion order, locks, freezes.
+        // Cheap checks first: roles, promotion order, locks, freezes; CI
+        // is judged once the ref is resolved.
         if let Decision::Deny(why) =
             policy::decide(Some(person), command, &self.config, &facts, self.now())
         {
-            if !why.contains("checks have passed") {
-                return Ok(Reply::text(format!("refused: {why}")));
-            }
+            return Ok(Reply::refused(why));
         }
         let namespace = match env.map(|e| namespace_for(e, command, app)) {
-            Some(Err(why)) => return Ok(Reply::text(format!("refused: {why}"))),
+            Some(Err(why)) => return Ok(Reply::refused(why)),
             Some(Ok(ns)) => Some(ns),
             None => None,
         };
@@ -170,6 +170,7 @@ impl Engine {
         };
         let facts = Facts {
             checks_passed,
+            defer_checks: false,
             ..facts
         };
         match policy::decide(Some(person), command, &self.config, &facts, self.now()) {

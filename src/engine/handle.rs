@@ -17,6 +17,17 @@ pub struct Reply {
     pub request: Option<RequestId>,
     /// The request's state when the reply was made.
     pub state: Option<State>,
+    /// What kind of answer it is; callers branch on this, never on the text.
+    pub outcome: Outcome,
+}
+
+/// What a reply says happened to the command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Answered (help, status, an unlock, …), or a request's progress.
+    Answered,
+    /// Refused: nothing was changed, and the text says why.
+    Refused,
 }
 
 impl Reply {
@@ -26,6 +37,23 @@ impl Reply {
             text: text.into(),
             request: None,
             state: None,
+            outcome: Outcome::Answered,
+        }
+    }
+
+    /// A refusal: `refused: <why>`.
+    pub fn refused(why: impl std::fmt::Display) -> Reply {
+        Reply {
+            outcome: Outcome::Refused,
+            ..Reply::text(format!("refused: {why}"))
+        }
+    }
+
+    /// A refusal concerning a request that stays as it was.
+    pub fn refused_for(request: &Request, why: impl std::fmt::Display) -> Reply {
+        Reply {
+            outcome: Outcome::Refused,
+            ..Reply::for_request(request, format!("refused: {why}"))
         }
     }
 
@@ -35,8 +63,23 @@ impl Reply {
             text,
             request: Some(request.id),
             state: Some(request.state),
+            outcome: Outcome::Answered,
         }
     }
+
+    /// Whether the command was refused.
+    pub fn is_refused(&self) -> bool {
+        self.outcome == Outcome::Refused
+    }
+}
+
+/// Whether [`Engine::accept_delivered`] recorded the command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    /// Recorded, with its delivery: run it.
+    New,
+    /// The platform delivered this before: nothing was recorded or run.
+    Duplicate,
 }
 
 impl Engine {
@@ -84,7 +127,7 @@ impl Engine {
         command: &Command,
     ) -> Reply {
         if let Err(e) = self.accept(identity, conversation, command).await {
-            return Reply::text(format!("refused: {e}"));
+            return Reply::refused(e);
         }
         self.run_accepted(identity, conversation, command).await
     }
@@ -98,18 +141,50 @@ impl Engine {
         conversation: &Conversation,
         command: &Command,
     ) -> Result<(), super::EngineError> {
+        self.accept_delivered(None, identity, conversation, command)
+            .await
+            .map(drop)
+    }
+
+    /// [`Engine::accept`] for a command the platform delivered with an id
+    /// (`delivery`): the delivery is recorded in the same write as the
+    /// command, so a delivery counts as seen exactly when its command is
+    /// recorded, and one that failed to be recorded may come again.
+    pub async fn accept_delivered(
+        &self,
+        delivery: Option<&str>,
+        identity: &Identity,
+        conversation: &Conversation,
+        command: &Command,
+    ) -> Result<Accepted, super::EngineError> {
         let actor = self
             .config
             .person_for(identity)
             .map_or_else(|| identity.to_string(), |p| p.id.to_string());
-        self.audit(
-            &actor,
-            "command.received",
-            command.name().as_str(),
-            command_env(command).as_deref(),
-            json!({ "identity": identity, "text": command.to_string(), "conversation": conversation }),
-        )?;
-        Ok(self.store.flush_group().await?)
+        let event = crate::store::NewEvent {
+            time: self.now().saturating_mul(1000),
+            actor,
+            action: "command.received".to_owned(),
+            subject: command.name().as_str().to_owned(),
+            env: command_env(command),
+            details: json!({ "identity": identity, "text": command.to_string(), "conversation": conversation }),
+        };
+        match delivery {
+            None => {
+                self.store.append(event)?;
+            }
+            Some(id) => {
+                if self
+                    .store
+                    .append_delivered(event, id, self.now())?
+                    .is_none()
+                {
+                    return Ok(Accepted::Duplicate);
+                }
+            }
+        }
+        self.store.flush_group().await?;
+        Ok(Accepted::New)
     }
 
     /// Runs a command that [`Engine::accept`] has recorded, once one of
@@ -156,16 +231,15 @@ impl Engine {
                 env.as_deref(),
                 json!({ "error": e.to_string() }),
             );
-            Reply::text(format!("refused: {e}"))
+            Reply::refused(e)
         });
         // Everything the reply reports is durable before it is sent.
         match self.store.flush_group().await {
             Ok(()) => reply,
-            Err(e) => Reply::text(format!(
-                "{}\n(warning: {})",
-                reply.text,
-                super::EngineError::from(e)
-            )),
+            Err(e) => Reply {
+                text: format!("{}\n(warning: {})", reply.text, super::EngineError::from(e)),
+                ..reply
+            },
         }
     }
 
@@ -174,9 +248,9 @@ impl Engine {
             crate::policy::decide(None, command, &self.config, &Default::default(), self.now());
         match decision {
             crate::policy::Decision::Deny(why) => {
-                Reply::text(format!("refused: {why} (you are {identity})"))
+                Reply::refused(format!("{why} (you are {identity})"))
             }
-            _ => Reply::text("refused"),
+            _ => Reply::refused("unknown identity"),
         }
     }
 }

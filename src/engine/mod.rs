@@ -25,7 +25,7 @@ mod state_tests;
 use std::sync::Arc;
 
 pub use approvals::Reaction;
-pub use handle::Reply;
+pub use handle::{Accepted, Outcome, Reply};
 pub use ports::{Cluster, Forge, Notifier, PortError, Registry};
 pub use readiness::{Check, PROBE_TIMEOUT};
 pub use state::{

@@ -202,11 +202,12 @@ impl Engine {
         let facts = Facts {
             lock: self.store.lock(&key)?.map(view),
             checks_passed: None,
+            defer_checks: false,
         };
         if let Decision::Deny(why) =
             policy::decide(Some(person), command, &self.config, &facts, self.now())
         {
-            return Ok(Reply::text(format!("refused: {why}")));
+            return Ok(Reply::refused(why));
         }
         let record = LockRecord {
             key,
@@ -220,8 +221,8 @@ impl Engine {
                 "{env} is locked by {}: {}",
                 person.id, record.reason
             )),
-            Err(holder) => Reply::text(format!(
-                "refused: {env} is already locked by {}: {}",
+            Err(holder) => Reply::refused(format!(
+                "{env} is already locked by {}: {}",
                 holder.holder, holder.reason
             )),
         })
@@ -239,10 +240,10 @@ impl Engine {
             None => match self.left_behind(env)? {
                 LeftBehind::Nothing => (None, None),
                 LeftBehind::Running(id, state) => {
-                    return Ok(Reply::text(format!(
-                    "refused: {id} is {} in {env}; its lock goes when it ends (or `cancel {id}`)",
-                    state.word()
-                )))
+                    return Ok(Reply::refused(format!(
+                        "{id} is {} in {env}; its lock goes when it ends (or `cancel {id}`)",
+                        state.word()
+                    )))
                 }
                 LeftBehind::Stale(lock, id) => (Some(lock), id),
             },
@@ -250,11 +251,12 @@ impl Engine {
         let facts = Facts {
             lock: current.clone().map(view),
             checks_passed: None,
+            defer_checks: false,
         };
         if let Decision::Deny(why) =
             policy::decide(Some(person), command, &self.config, &facts, self.now())
         {
-            return Ok(Reply::text(format!("refused: {why}")));
+            return Ok(Reply::refused(why));
         }
         let Some(current) = current else {
             return Ok(Reply::text(format!("{env} is not locked")));

@@ -34,6 +34,10 @@ pub struct Facts {
     pub lock: Option<LockView>,
     /// Whether the commit's checks passed; `None` when not looked up.
     pub checks_passed: Option<bool>,
+    /// Leave the CI rule out: the caller decides again once the checks are
+    /// known (a cheap first pass before any outside call). When false, a
+    /// required but unknown CI result denies.
+    pub defer_checks: bool,
 }
 
 /// The approvals a request must collect.
@@ -228,7 +232,7 @@ fn deploy_like(
         }
         _ => {}
     }
-    if env.require_green_ci && facts.checks_passed != Some(true) {
+    if env.require_green_ci && !facts.defer_checks && facts.checks_passed != Some(true) {
         return Decision::Deny(format!(
             "{} needs a commit whose checks have passed; they have not",
             env.name

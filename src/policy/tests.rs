@@ -106,6 +106,7 @@ fn green() -> Facts {
     Facts {
         lock: None,
         checks_passed: Some(true),
+        defer_checks: false,
     }
 }
 
@@ -199,6 +200,7 @@ fn green_ci_is_required_where_configured() {
     let red = Facts {
         lock: None,
         checks_passed: Some(false),
+        defer_checks: false,
     };
     let d = decide_for(Some("alice"), "deploy main to staging", &red, NOW);
     assert!(denied(&d).contains("checks have passed"), "{d:?}");
@@ -207,6 +209,30 @@ fn green_ci_is_required_where_configured() {
         decide_for(Some("alice"), "deploy main to staging", &unknown, NOW),
         Decision::Deny(_)
     ));
+}
+
+#[test]
+fn deferred_checks_leave_ci_out_but_every_other_rule_in() {
+    let deferred = Facts {
+        defer_checks: true,
+        ..Facts::default()
+    };
+    assert!(matches!(
+        decide_for(Some("alice"), "deploy main to staging", &deferred, NOW),
+        Decision::NeedsApproval { .. } | Decision::Allow { .. }
+    ));
+    // A lock is still found in the first pass, not hidden behind CI.
+    let locked = Facts {
+        lock: Some(LockView {
+            holder: "bob".into(),
+            request: None,
+            reason: "release freeze".into(),
+            since: 0,
+        }),
+        ..deferred
+    };
+    let d = decide_for(Some("alice"), "deploy main to staging", &locked, NOW);
+    assert!(denied(&d).contains("locked by bob"), "{d:?}");
 }
 
 #[test]
@@ -255,6 +281,7 @@ fn locks_block_and_only_holder_or_admin_unlocks() {
     let facts = Facts {
         lock: Some(lock),
         checks_passed: Some(true),
+        defer_checks: false,
     };
     let d = decide_for(Some("alice"), "deploy feat-x to dev", &facts, NOW);
     assert!(

@@ -142,27 +142,7 @@ async fn handle(state: &Arc<ServerState>, request: Request<Body>) -> Answer {
             "this interaction is for another application",
         );
     }
-    match state
-        .engine
-        .store()
-        .first_seen(&format!("discord:{}", interaction.id), now)
-    {
-        Ok(true) => {}
-        Ok(false) => {
-            state.metrics.duplicate(ROUTE);
-            return plain("duplicate", StatusCode::OK, "duplicate");
-        }
-        Err(e) => {
-            return (
-                "store_error",
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!("cannot record the interaction: {e}"),
-                )
-                    .into_response(),
-            )
-        }
-    }
+    let delivery = format!("discord:{}", interaction.id);
     let guild = interaction.guild_id.as_deref().unwrap_or_default();
     if !discord.guild_ids.iter().any(|g| g.to_string() == guild) {
         return ephemeral(
@@ -192,8 +172,32 @@ async fn handle(state: &Arc<ServerState>, request: Request<Body>) -> Answer {
         channel: channel.clone(),
     };
     match interaction.kind {
-        2 => command(state, discord, &interaction, identity, conversation).await,
-        3 => button(state, &interaction, identity, conversation),
+        2 => {
+            command(
+                state,
+                discord,
+                &interaction,
+                &delivery,
+                identity,
+                conversation,
+            )
+            .await
+        }
+        3 => match crate::inbound::once(state.engine.store(), &delivery, now) {
+            crate::inbound::Once::First => button(state, &interaction, identity, conversation),
+            crate::inbound::Once::Duplicate => {
+                state.metrics.duplicate(ROUTE);
+                plain("duplicate", StatusCode::OK, "duplicate")
+            }
+            crate::inbound::Once::Unavailable(e) => (
+                "store_error",
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("cannot record the interaction: {e}"),
+                )
+                    .into_response(),
+            ),
+        },
         _ => plain(
             "unsupported",
             StatusCode::BAD_REQUEST,
@@ -206,6 +210,7 @@ async fn command(
     state: &Arc<ServerState>,
     discord: &DiscordInbound,
     interaction: &Interaction,
+    delivery: &str,
     identity: Identity,
     conversation: Conversation,
 ) -> Answer {
@@ -223,9 +228,28 @@ async fn command(
         Ok(parsed) => parsed,
         Err(e) => return ephemeral("parse_error", &e.to_string()),
     };
-    // Durable before the acknowledgement.
-    if let Err(e) = state.engine.accept(&identity, &conversation, &parsed).await {
-        return ephemeral("store_error", &format!("refused: {e}"));
+    // Durable before the acknowledgement, in the same write as the
+    // interaction id: a repeat does nothing, a failure may come again.
+    match state
+        .engine
+        .accept_delivered(Some(delivery), &identity, &conversation, &parsed)
+        .await
+    {
+        Ok(crate::engine::Accepted::New) => {}
+        Ok(crate::engine::Accepted::Duplicate) => {
+            state.metrics.duplicate(ROUTE);
+            return plain("duplicate", StatusCode::OK, "duplicate");
+        }
+        Err(e) => {
+            return (
+                "store_error",
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("cannot record the command: {e}"),
+                )
+                    .into_response(),
+            )
+        }
     }
     let engine = state.engine.clone();
     let rest = discord.rest.clone();
@@ -280,7 +304,7 @@ fn button(
             )
             .await;
         // A click has no other way to answer a refusal than the channel.
-        if let Some(reply) = reply.filter(|r| r.text.starts_with("refused")) {
+        if let Some(reply) = reply.filter(|r| r.is_refused()) {
             engine.say(&conversation, &reply.text).await;
         }
     });

@@ -135,36 +135,24 @@ async fn handle(state: &Arc<ServerState>, request: Request<Body>) -> (&'static s
         );
     };
     let now = (state.clock)();
-    match state
-        .engine
-        .store()
-        .first_seen(&format!("github:{delivery}"), now)
-    {
-        Ok(true) => {}
-        Ok(false) => {
-            state.metrics.duplicate(ROUTE);
-            return ("duplicate", answer(StatusCode::OK, "duplicate"));
-        }
-        Err(e) => {
-            return (
-                "store_error",
-                answer(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    &format!("cannot record the delivery: {e}"),
-                ),
-            )
-        }
-    }
+    let key = format!("github:{delivery}");
     let Ok(payload) = serde_json::from_slice::<Value>(&bytes) else {
         return (
             "bad_request",
             answer(StatusCode::BAD_REQUEST, "malformed JSON"),
         );
     };
+    // Events that act without a command are recorded as seen first; a
+    // command is recorded with its delivery when it is accepted.
+    if matches!(event, "pull_request" | "pull_request_review") {
+        if let Some(repeat) = seen_before(state, &key, now) {
+            return repeat;
+        }
+    }
     match event {
         "ping" => ("ping", answer(StatusCode::OK, "pong")),
         "issue_comment" => match serde_json::from_value(payload) {
-            Ok(event) => comment(state, github, event).await,
+            Ok(event) => comment(state, github, event, &key, now).await,
             Err(_) => (
                 "bad_request",
                 answer(StatusCode::BAD_REQUEST, "not an issue_comment payload"),
@@ -207,10 +195,30 @@ pub(super) fn identity_for(state: &ServerState, user: &User) -> Option<Identity>
     })
 }
 
+/// `None` the first time delivery `key` is seen, else the answer to send.
+fn seen_before(state: &ServerState, key: &str, now: i64) -> Option<(&'static str, Response)> {
+    match crate::inbound::once(state.engine.store(), key, now) {
+        crate::inbound::Once::First => None,
+        crate::inbound::Once::Duplicate => {
+            state.metrics.duplicate(ROUTE);
+            Some(("duplicate", answer(StatusCode::OK, "duplicate")))
+        }
+        crate::inbound::Once::Unavailable(e) => Some((
+            "store_error",
+            answer(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!("cannot record the delivery: {e}"),
+            ),
+        )),
+    }
+}
+
 async fn comment(
     state: &Arc<ServerState>,
     github: &GithubInbound,
     event: CommentEvent,
+    key: &str,
+    now: i64,
 ) -> (&'static str, Response) {
     if event.action != "created" {
         return (
@@ -245,6 +253,9 @@ async fn comment(
     let command = match parsed {
         Ok(None) => return ("no_command", answer(StatusCode::OK, "no command")),
         Ok(Some(command)) => command,
+        Err(_) if seen_before(state, key, now).is_some() => {
+            return ("duplicate", answer(StatusCode::OK, "duplicate"))
+        }
         Err(e) => {
             let text = format!("{}: {e}", user.login);
             tokio::spawn(async move { engine.say(&place, &text).await });
@@ -255,6 +266,9 @@ async fn comment(
         }
     };
     let Some(identity) = identity_for(state, &user) else {
+        if let Some(repeat) = seen_before(state, key, now) {
+            return repeat;
+        }
         let text = format!(
             "{login} (GitHub account {id}) has no Gantry identity, so nothing was run. To get \
              access, ask a Gantry admin to add `github:{id}` to your entry under [people] in the \
@@ -273,6 +287,9 @@ async fn comment(
     };
     let command = match for_this_repo(state, command, &repo) {
         Ok(command) => command,
+        Err(_) if seen_before(state, key, now).is_some() => {
+            return ("duplicate", answer(StatusCode::OK, "duplicate"))
+        }
         Err(text) => {
             tokio::spawn(async move { engine.say(&place, &text).await });
             return (
@@ -281,12 +298,27 @@ async fn comment(
             );
         }
     };
-    // Durable before the acknowledgement: a crash after 200 leaves the command in the audit trail.
-    if let Err(e) = engine.accept(&identity, &place, &command).await {
-        return (
-            "store_error",
-            answer(StatusCode::SERVICE_UNAVAILABLE, &format!("refused: {e}")),
-        );
+    // Durable before the acknowledgement, in the same write as the delivery
+    // id: a crash after 200 leaves the command in the audit trail, and a
+    // delivery that could not be recorded is taken when GitHub sends it again.
+    match engine
+        .accept_delivered(Some(key), &identity, &place, &command)
+        .await
+    {
+        Ok(crate::engine::Accepted::New) => {}
+        Ok(crate::engine::Accepted::Duplicate) => {
+            state.metrics.duplicate(ROUTE);
+            return ("duplicate", answer(StatusCode::OK, "duplicate"));
+        }
+        Err(e) => {
+            return (
+                "store_error",
+                answer(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &format!("cannot record the command: {e}"),
+                ),
+            )
+        }
     }
     let notifier = github.notifier.clone();
     let seen = MessageRef {
@@ -297,8 +329,9 @@ async fn comment(
     tokio::spawn(async move {
         let _ = notifier.react(&seen, "eyes").await;
         let reply = engine.run_accepted(&identity, &place, &command).await;
-        // A request reports in its own progress comment; anything else is answered here.
-        if reply.request.is_none() {
+        // A request reports in its own progress comment; anything else,
+        // every refusal included, is answered here.
+        if reply.request.is_none() || reply.is_refused() {
             engine.say(&place, &reply.text).await;
         }
     });

@@ -19,6 +19,7 @@ use serde_json::json;
 
 use super::{slack_escape, verify, ServerState, MAX_BODY};
 use crate::engine::Conversation;
+use crate::inbound::Dispatched;
 use crate::names::Identity;
 
 const ROUTE: &str = "/slack/commands";
@@ -54,6 +55,10 @@ pub(crate) enum CommandAnswer {
     Refused(StatusCode, &'static str),
     /// An ephemeral message (unescaped) to the person who typed it.
     Ephemeral(String),
+    /// Delivered before: nothing was done.
+    Duplicate,
+    /// Not recorded, so not started; Slack may deliver it again.
+    Unavailable(String),
 }
 
 impl IntoResponse for CommandAnswer {
@@ -61,6 +66,21 @@ impl IntoResponse for CommandAnswer {
         match self {
             CommandAnswer::Refused(status, why) => (status, why).into_response(),
             CommandAnswer::Ephemeral(text) => ephemeral(&text),
+            CommandAnswer::Duplicate => (StatusCode::OK, "duplicate").into_response(),
+            CommandAnswer::Unavailable(why) => {
+                (StatusCode::SERVICE_UNAVAILABLE, why).into_response()
+            }
+        }
+    }
+}
+
+impl CommandAnswer {
+    /// The text a person reads (Socket Mode answers in its acknowledgement).
+    pub(crate) fn text(&self) -> String {
+        match self {
+            CommandAnswer::Refused(_, why) => (*why).to_owned(),
+            CommandAnswer::Ephemeral(text) | CommandAnswer::Unavailable(text) => text.clone(),
+            CommandAnswer::Duplicate => "duplicate".to_owned(),
         }
     }
 }
@@ -111,23 +131,6 @@ async fn handle(state: &ServerState, request: Request<Body>) -> (&'static str, R
         timestamp.unwrap_or_default(),
         signature.unwrap_or_default()
     );
-    match state.engine.store().first_seen(&delivery, now) {
-        Ok(true) => {}
-        Ok(false) => {
-            state.metrics.duplicate(ROUTE);
-            return ("duplicate", (StatusCode::OK, "duplicate").into_response());
-        }
-        Err(e) => {
-            return (
-                "store_error",
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!("cannot record the delivery: {e}"),
-                )
-                    .into_response(),
-            )
-        }
-    }
     if std::str::from_utf8(&bytes).is_err() {
         return (
             "bad_request",
@@ -140,16 +143,20 @@ async fn handle(state: &ServerState, request: Request<Body>) -> (&'static str, R
             (StatusCode::BAD_REQUEST, "not a slash command form").into_response(),
         );
     };
-    let (outcome, answer) = run_command(state, command).await;
+    let (outcome, answer) = run_command(state, command, &delivery).await;
+    if matches!(answer, CommandAnswer::Duplicate) {
+        state.metrics.duplicate(ROUTE);
+    }
     (outcome, answer.into_response())
 }
 
 /// Runs a slash command whose origin is authenticated (a signed request or
-/// a Socket Mode connection) and not a repeat: team check, parse, accept,
-/// then the run in the background.
+/// a Socket Mode connection): team check, parse, then the one dispatch,
+/// which records it with its `delivery` id (a repeat does nothing).
 pub(crate) async fn run_command(
     state: &ServerState,
     command: SlashCommand,
+    delivery: &str,
 ) -> (&'static str, CommandAnswer) {
     let Some(slack) = &state.slack else {
         return (
@@ -183,24 +190,17 @@ pub(crate) async fn run_command(
     };
     // Durable before the acknowledgement: a crash after "on it" leaves the
     // command in the audit trail.
-    if let Err(e) = state.engine.accept(&identity, &conversation, &parsed).await {
-        return (
-            "store_error",
-            CommandAnswer::Ephemeral(format!("refused: {e}")),
-        );
-    }
-    let engine = state.engine.clone();
-    let text = parsed.to_string();
-    tokio::spawn(async move {
-        let reply = engine.run_accepted(&identity, &conversation, &parsed).await;
-        // A request answers in its progress message; anything else (status,
-        // history, a refusal before a request existed) is posted here.
-        if reply.request.is_none() {
-            engine.say(&conversation, &reply.text).await;
-        }
-    });
-    (
-        "accepted",
-        CommandAnswer::Ephemeral(format!("on it: {text}")),
+    match crate::inbound::command(
+        &state.engine,
+        Some(delivery),
+        identity,
+        conversation,
+        parsed,
     )
+    .await
+    {
+        Dispatched::Accepted(text) => ("accepted", CommandAnswer::Ephemeral(text)),
+        Dispatched::Duplicate => ("duplicate", CommandAnswer::Duplicate),
+        Dispatched::Unavailable(why) => ("store_error", CommandAnswer::Unavailable(why)),
+    }
 }

@@ -68,13 +68,13 @@ fn repeat_answer(
     route: &'static str,
     key: &str,
 ) -> Option<(&'static str, Response)> {
-    match state.engine.store().first_seen(key, (state.clock)()) {
-        Ok(true) => None,
-        Ok(false) => {
+    match crate::inbound::once(state.engine.store(), key, (state.clock)()) {
+        crate::inbound::Once::First => None,
+        crate::inbound::Once::Duplicate => {
             state.metrics.duplicate(route);
             Some(("duplicate", (StatusCode::OK, "duplicate").into_response()))
         }
-        Err(e) => Some((
+        crate::inbound::Once::Unavailable(e) => Some((
             "store_error",
             (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -190,7 +190,7 @@ fn spawn_reaction(
             .react(&identity, "slack", &channel, &ts, meaning)
             .await
         {
-            if reply.text.starts_with("refused") {
+            if reply.is_refused() {
                 let conversation = Conversation {
                     platform: "slack".into(),
                     channel,

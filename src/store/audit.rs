@@ -103,6 +103,30 @@ impl Default for Head {
 impl Store {
     /// Appends an event (written, not yet durable: see [`Store::append_durable`]).
     pub fn append(&self, event: NewEvent) -> Result<AuditEvent, StoreError> {
+        match self.append_inner(event, None)? {
+            Some(stored) => Ok(stored),
+            None => unreachable!("only a delivery can be a repeat"),
+        }
+    }
+
+    /// Appends an event and records `delivery` (a platform's delivery id,
+    /// first seen at `now`) in the same write: the delivery counts as seen
+    /// exactly when the event is stored. `None` when the delivery was seen
+    /// before (nothing is written).
+    pub fn append_delivered(
+        &self,
+        event: NewEvent,
+        delivery: &str,
+        now: i64,
+    ) -> Result<Option<AuditEvent>, StoreError> {
+        self.append_inner(event, Some((delivery, now)))
+    }
+
+    fn append_inner(
+        &self,
+        event: NewEvent,
+        delivery: Option<(&str, i64)>,
+    ) -> Result<Option<AuditEvent>, StoreError> {
         check_name("actor", &event.actor)?;
         if let Some(env) = &event.env {
             check_name("env", env)?;
@@ -135,13 +159,10 @@ impl Store {
             hash: String::new(),
         };
         let bytes = seal(&mut stored).map_err(|reason| StoreError::ChainBroken { seq, reason })?;
-        let swapped = self
-            .inner
-            .audit
-            .compare_and_swap(seq.to_be_bytes(), None::<&[u8]>, Some(bytes))
-            .map_err(|e| io("write", "audit", &e))?;
-        if swapped.is_err() {
-            return Err(StoreError::SeqTaken { seq });
+        match self.write_event(seq, &bytes, delivery)? {
+            Written::Stored => {}
+            Written::SeqTaken => return Err(StoreError::SeqTaken { seq }),
+            Written::Repeat => return Ok(None),
         }
         head.next_seq = seq + 1;
         head.hash.clone_from(&stored.hash);
@@ -151,7 +172,49 @@ impl Store {
             self.write_pending(&mut head)?;
         }
         drop(head);
-        Ok(stored)
+        Ok(Some(stored))
+    }
+
+    /// Writes event `seq`, and the delivery when there is one, in one sled
+    /// transaction over the `audit` and `deliveries` trees.
+    fn write_event(
+        &self,
+        seq: u64,
+        bytes: &[u8],
+        delivery: Option<(&str, i64)>,
+    ) -> Result<Written, StoreError> {
+        use sled::transaction::{ConflictableTransactionError, TransactionError};
+        use sled::Transactional;
+        let key = seq.to_be_bytes();
+        let Some((id, now)) = delivery else {
+            let swapped = self
+                .inner
+                .audit
+                .compare_and_swap(key, None::<&[u8]>, Some(bytes))
+                .map_err(|e| io("write", "audit", &e))?;
+            return Ok(if swapped.is_ok() {
+                Written::Stored
+            } else {
+                Written::SeqTaken
+            });
+        };
+        let outcome =
+            (&self.inner.audit, &self.inner.deliveries).transaction(|(audit, deliveries)| {
+                if deliveries.get(id)?.is_some() {
+                    return Err(ConflictableTransactionError::Abort(Written::Repeat));
+                }
+                if audit.get(key)?.is_some() {
+                    return Err(ConflictableTransactionError::Abort(Written::SeqTaken));
+                }
+                deliveries.insert(id, &now.to_be_bytes()[..])?;
+                audit.insert(&key[..], bytes)?;
+                Ok(())
+            });
+        match outcome {
+            Ok(()) => Ok(Written::Stored),
+            Err(TransactionError::Abort(written)) => Ok(written),
+            Err(TransactionError::Storage(e)) => Err(io("write", "audit+deliveries", &e)),
+        }
     }
 
     /// Appends an event and flushes: call before a side effect starts and when it ends.
@@ -277,6 +340,35 @@ pub(super) fn seq_text(key: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    fn event(action: &str) -> NewEvent {
+        NewEvent {
+            time: 1,
+            actor: "alice".into(),
+            action: action.into(),
+            subject: "deploy".into(),
+            env: Some("dev".into()),
+            details: serde_json::json!({}),
+        }
+    }
+
+    #[test]
+    fn a_delivered_event_is_stored_once_with_its_delivery() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let first = store
+            .append_delivered(event("command.received"), "slack:1:v0=ab", 10)
+            .unwrap();
+        assert_eq!(first.map(|e| e.seq), Some(1));
+        // The repeat writes nothing: no event, and the chain goes on at 2.
+        let again = store
+            .append_delivered(event("command.received"), "slack:1:v0=ab", 11)
+            .unwrap();
+        assert!(again.is_none());
+        assert!(!store.first_seen("slack:1:v0=ab", 12).unwrap());
+        assert_eq!(store.append(event("other")).unwrap().seq, 2);
+        assert!(store.verify().unwrap().first_bad.is_none());
+    }
+
     #[test]
     fn names_with_nul_are_refused() {
         assert!(matches!(
@@ -284,4 +376,15 @@ mod tests {
             Err(StoreError::InvalidName { field: "actor", .. })
         ));
     }
+}
+
+/// What writing one event found.
+#[derive(Debug)]
+enum Written {
+    /// The event (and its delivery) is stored.
+    Stored,
+    /// Another writer holds this seq.
+    SeqTaken,
+    /// The delivery was seen before; nothing was written.
+    Repeat,
 }

@@ -235,7 +235,7 @@ async fn handle(engine: &Engine, counted: Counted) {
             counted.reaction,
         )
         .await;
-    if let Some(reply) = reply.filter(|r| r.text.starts_with("refused")) {
+    if let Some(reply) = reply.filter(|r| r.is_refused()) {
         let conversation = Conversation {
             platform: "discord".into(),
             channel: counted.channel,

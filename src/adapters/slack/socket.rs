@@ -162,35 +162,35 @@ async fn session(settings: &SocketSettings, state: &Arc<ServerState>, backoff: &
 async fn envelope(state: &Arc<ServerState>, id: &str, envelope: &Value) -> Option<Value> {
     const ROUTE: &str = "socket_mode";
     let kind = envelope["type"].as_str().unwrap_or_default();
-    match state
-        .engine
-        .store()
-        .first_seen(&format!("slack-envelope:{id}"), (state.clock)())
-    {
-        Ok(true) => {}
-        Ok(false) => {
+    let delivery = format!("slack-envelope:{id}");
+    let payload = &envelope["payload"];
+    if kind == "slash_commands" {
+        let Ok(command) = serde_json::from_value::<SlashCommand>(payload.clone()) else {
+            eprintln!("slack socket mode: envelope {id} is not a slash command");
+            return None;
+        };
+        // Recorded with its envelope id in the one dispatch.
+        let answer = run_command(state, command, &delivery).await.1;
+        if matches!(answer, CommandAnswer::Duplicate) {
             state.metrics.duplicate(ROUTE);
             return None;
         }
-        Err(e) => {
+        let text = answer.text();
+        return Some(json!({ "response_type": "ephemeral", "text": slack_escape(&text) }));
+    }
+    match crate::inbound::once(state.engine.store(), &delivery, (state.clock)()) {
+        crate::inbound::Once::First => {}
+        crate::inbound::Once::Duplicate => {
+            state.metrics.duplicate(ROUTE);
+            return None;
+        }
+        crate::inbound::Once::Unavailable(e) => {
             // Not acknowledging would make Slack retry, but the ack goes out
             // regardless; the natural keys below still de-duplicate events.
             eprintln!("slack socket mode: cannot record envelope {id}: {e}");
         }
     }
-    let payload = &envelope["payload"];
     let outcome = match kind {
-        "slash_commands" => {
-            let Ok(command) = serde_json::from_value::<SlashCommand>(payload.clone()) else {
-                eprintln!("slack socket mode: envelope {id} is not a slash command");
-                return None;
-            };
-            let text = match run_command(state, command).await.1 {
-                CommandAnswer::Refused(_, why) => why.to_owned(),
-                CommandAnswer::Ephemeral(text) => text,
-            };
-            return Some(json!({ "response_type": "ephemeral", "text": slack_escape(&text) }));
-        }
         "events_api" => match serde_json::to_vec(payload) {
             Ok(bytes) => handle_event(state, &bytes).0,
             Err(_) => "bad_request",
