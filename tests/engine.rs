@@ -537,3 +537,38 @@ async fn a_ttl_sweep_and_a_teardown_racing_end_in_one_deletion_and_no_failure() 
         .count();
     assert!(deletes >= 1, "{:?}", h.cluster_writes());
 }
+
+#[tokio::test]
+async fn one_person_starting_too_much_work_is_told_to_slow_down() {
+    let base = std::fs::read_to_string(support::data("engine.toml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("limited.toml");
+    std::fs::write(
+        &path,
+        base.replacen(
+            "[gantry]\n",
+            "[gantry]\nstart_limit = { count = 2, per = \"1m\" }\n",
+            1,
+        ),
+    )
+    .unwrap();
+    let h = Harness::new(path.to_str().unwrap()).await;
+    for _ in 0..2 {
+        let ok = h.say("console:alice", "deploy main to dev --dry-run").await;
+        assert_eq!(ok.state, Some(State::Succeeded), "{}", ok.text);
+    }
+    let third = h.say("console:alice", "deploy main to dev --dry-run").await;
+    assert!(third.is_refused(), "{}", third.text);
+    assert_eq!(
+        third.text,
+        "refused: slow down: alice may start 2 commands per 1m; try again in 60s"
+    );
+    assert_eq!(third.request, None, "nothing was recorded as a request");
+    // Looking is not starting work, and others are not held back.
+    assert!(!h.say("console:alice", "status dev").await.is_refused());
+    let other = h.say("console:dave", "status").await;
+    assert!(!other.is_refused(), "{}", other.text);
+    h.set_time(TUESDAY_NOON + 60);
+    let later = h.say("console:alice", "deploy main to dev --dry-run").await;
+    assert_eq!(later.state, Some(State::Succeeded), "{}", later.text);
+}

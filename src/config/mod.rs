@@ -27,7 +27,8 @@ pub use freeze::{FreezeError, FreezeSchedule, FreezeWindow, Weekday};
 pub use glob::{PatternError, RefPattern};
 pub use model::{
     App, Approvals, Cluster, Config, Discord, Environment, Github, GithubAuth, Gitops,
-    GitopsFormat, GitopsSource, Person, Platforms, Registry, RepoName, Slack, Strategy, Target,
+    GitopsFormat, GitopsSource, Person, Platforms, Registry, RepoName, Slack, StartLimit, Strategy,
+    Target,
 };
 pub use secret::{Secret, SecretError, SecretRef};
 pub use template::{

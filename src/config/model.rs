@@ -13,6 +13,16 @@ use super::secret::SecretRef;
 use super::template::{NamespaceTemplate, TagTemplate};
 use crate::names::{AppName, EnvName, GithubAccount, Identity, PersonId, RoleName};
 
+/// How many commands that start work (deploy, promote, rollback, build,
+/// teardown, dry runs included) one person may send per period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StartLimit {
+    /// Commands per period; 0 = no limit.
+    pub count: u32,
+    /// The period.
+    pub per: std::time::Duration,
+}
+
 /// The validated configuration. Built only by [`super::load`] and [`super::parse`].
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -21,6 +31,7 @@ pub struct Config {
     pub(crate) default_app: Option<AppName>,
     pub(crate) admin_roles: Vec<RoleName>,
     pub(crate) break_glass_roles: Vec<RoleName>,
+    pub(crate) start_limit: StartLimit,
     pub(crate) roles: BTreeMap<RoleName, String>,
     pub(crate) platforms: Platforms,
     pub(crate) registry: Registry,
@@ -332,6 +343,11 @@ impl Config {
     /// Roles that may override a freeze window.
     pub fn break_glass_roles(&self) -> &[RoleName] {
         &self.break_glass_roles
+    }
+
+    /// How often one person may start work.
+    pub fn start_limit(&self) -> StartLimit {
+        self.start_limit
     }
 
     /// Clusters by name.

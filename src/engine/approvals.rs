@@ -174,11 +174,7 @@ impl Engine {
                 reason: Some("denied by reaction".into()),
             },
             Reaction::Revoke => {
-                return Some(
-                    self.revoke(person, id)
-                        .await
-                        .unwrap_or_else(Reply::refused),
-                );
+                return Some(self.revoke(person, id).await.unwrap_or_else(Reply::refused));
             }
         };
         let conversation = super::state::Conversation {

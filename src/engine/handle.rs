@@ -74,12 +74,15 @@ impl Reply {
 }
 
 /// Whether [`Engine::accept_delivered`] recorded the command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Accepted {
     /// Recorded, with its delivery: run it.
     New,
     /// The platform delivered this before: nothing was recorded or run.
     Duplicate,
+    /// The person started too much work lately: nothing was recorded or
+    /// run; the text says when to try again.
+    SlowDown(String),
 }
 
 impl Engine {
@@ -126,8 +129,13 @@ impl Engine {
         conversation: &Conversation,
         command: &Command,
     ) -> Reply {
-        if let Err(e) = self.accept(identity, conversation, command).await {
-            return Reply::refused(e);
+        match self
+            .accept_delivered(None, identity, conversation, command)
+            .await
+        {
+            Ok(Accepted::New | Accepted::Duplicate) => {}
+            Ok(Accepted::SlowDown(why)) => return Reply::refused(why),
+            Err(e) => return Reply::refused(e),
         }
         self.run_accepted(identity, conversation, command).await
     }
@@ -157,10 +165,19 @@ impl Engine {
         conversation: &Conversation,
         command: &Command,
     ) -> Result<Accepted, super::EngineError> {
-        let actor = self
-            .config
-            .person_for(identity)
-            .map_or_else(|| identity.to_string(), |p| p.id.to_string());
+        let person = self.config.person_for(identity);
+        if let (Some(p), true) = (person, super::throttle::starts_work(command)) {
+            let limit = self.config.start_limit();
+            if let Err(wait) = self.starts.take(p.id.as_str(), self.now(), limit) {
+                return Ok(Accepted::SlowDown(format!(
+                    "slow down: {} may start {} commands per {}; try again in {wait}s",
+                    p.id,
+                    limit.count,
+                    humantime::format_duration(limit.per)
+                )));
+            }
+        }
+        let actor = person.map_or_else(|| identity.to_string(), |p| p.id.to_string());
         let event = crate::store::NewEvent {
             time: self.now().saturating_mul(1000),
             actor,

@@ -18,6 +18,7 @@ mod recover;
 
 pub mod ports;
 pub mod state;
+pub mod throttle;
 
 #[cfg(test)]
 mod state_tests;
@@ -85,6 +86,8 @@ pub struct Engine {
     /// Commands that may run at once; the rest wait their turn, already
     /// recorded, so a burst of work never slows acknowledgements down.
     running: Arc<tokio::sync::Semaphore>,
+    /// Who started work when, for the per-person start limit.
+    starts: Arc<throttle::Starts>,
 }
 
 /// How many accepted commands run at once (see [`Engine::run_accepted`]).
@@ -108,6 +111,7 @@ impl Engine {
             ports,
             clock,
             running: Arc::new(tokio::sync::Semaphore::new(MAX_RUNNING)),
+            starts: Arc::default(),
         }
     }
 

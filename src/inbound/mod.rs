@@ -22,6 +22,9 @@ pub enum Dispatched {
     Accepted(String),
     /// The platform delivered it before; nothing was done.
     Duplicate,
+    /// Refused before anything was recorded (the sender started too much
+    /// work lately); the text says why and when to try again.
+    Refused(String),
     /// It could not be recorded, so nothing started; the text says why.
     Unavailable(String),
 }
@@ -42,6 +45,7 @@ pub async fn command(
     {
         Ok(Accepted::New) => {}
         Ok(Accepted::Duplicate) => return Dispatched::Duplicate,
+        Ok(Accepted::SlowDown(why)) => return Dispatched::Refused(why),
         Err(e) => return Dispatched::Unavailable(format!("cannot record the command: {e}")),
     }
     let text = format!("on it: {command}");

@@ -240,6 +240,7 @@ async fn command(
             state.metrics.duplicate(ROUTE);
             return plain("duplicate", StatusCode::OK, "duplicate");
         }
+        Ok(crate::engine::Accepted::SlowDown(why)) => return ephemeral("slow_down", &why),
         Err(e) => {
             return (
                 "store_error",

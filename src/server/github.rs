@@ -310,6 +310,14 @@ async fn comment(
             state.metrics.duplicate(ROUTE);
             return ("duplicate", answer(StatusCode::OK, "duplicate"));
         }
+        Ok(crate::engine::Accepted::SlowDown(why)) => {
+            let text = format!("{}: {why}", user.login);
+            tokio::spawn(async move { engine.say(&place, &text).await });
+            return (
+                "slow_down",
+                answer(StatusCode::OK, "slow down; answered in the pull request"),
+            );
+        }
         Err(e) => {
             return (
                 "store_error",

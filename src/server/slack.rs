@@ -201,6 +201,7 @@ pub(crate) async fn run_command(
     {
         Dispatched::Accepted(text) => ("accepted", CommandAnswer::Ephemeral(text)),
         Dispatched::Duplicate => ("duplicate", CommandAnswer::Duplicate),
+        Dispatched::Refused(why) => ("slow_down", CommandAnswer::Ephemeral(why)),
         Dispatched::Unavailable(why) => ("store_error", CommandAnswer::Unavailable(why)),
     }
 }

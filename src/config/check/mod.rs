@@ -188,6 +188,13 @@ pub(crate) fn check(
         &gantry.key("break_glass_roles"),
         &raw.gantry.break_glass_roles,
     )?;
+    let start_limit = super::model::StartLimit {
+        count: raw.gantry.start_limit.count,
+        per: ck.duration(
+            &gantry.key("start_limit").key("per"),
+            &raw.gantry.start_limit.per,
+        )?,
+    };
 
     let mut clusters = BTreeMap::new();
     for (name, c) in &raw.clusters {
@@ -259,6 +266,7 @@ pub(crate) fn check(
         default_app,
         admin_roles,
         break_glass_roles,
+        start_limit,
         roles: ck.roles.clone(),
         platforms,
         registry,

@@ -56,6 +56,38 @@ pub(crate) struct RawGantry {
     /// Roles that may override a freeze window (audited). Default: none.
     #[serde(default)]
     pub break_glass_roles: Vec<String>,
+    /// How many commands that start work one person may send per period.
+    /// Default: `{ count = 20, per = "1m" }`.
+    #[serde(default)]
+    pub start_limit: RawStartLimit,
+}
+
+/// `[gantry] start_limit`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStartLimit {
+    /// Commands per period; 0 = no limit. Default: 20.
+    #[serde(default = "start_count")]
+    pub count: u32,
+    /// The period. Default: `1m`.
+    #[serde(default = "start_period")]
+    pub per: String,
+}
+
+impl Default for RawStartLimit {
+    fn default() -> Self {
+        RawStartLimit {
+            count: start_count(),
+            per: start_period(),
+        }
+    }
+}
+
+fn start_count() -> u32 {
+    20
+}
+fn start_period() -> String {
+    "1m".into()
 }
 
 /// `[platforms]`.
