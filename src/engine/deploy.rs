@@ -91,8 +91,15 @@ impl Engine {
             (_, Some(name)) => self.config.env(name.as_str()),
             (_, None) => None,
         };
+        // A dry run is not refused by a lock: it makes every other check
+        // first and then reports the lock a deploy would meet (`run_dry`).
+        let lock = if dry_run {
+            None
+        } else {
+            self.lock_view(app, env)?
+        };
         let facts = Facts {
-            lock: self.lock_view(app, env)?,
+            lock,
             checks_passed: None,
             defer_checks: true,
         };

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::handle::Reply;
 use super::ports::{Deletion, DeploymentState, RolloutOutcome, RolloutProgress, Stamp, Workload};
-use super::record::{deploy_lock_key, env_lock_key};
+use super::record::{deploy_lock_key, describe_deploy_lock, describe_env_lock, env_lock_key};
 use super::state::{Action, Event, Request, State};
 use super::{Engine, EngineError};
 use crate::command::GitRef;
@@ -61,6 +61,9 @@ impl Engine {
         app: &App,
         env: &Environment,
     ) -> Result<Request, EngineError> {
+        if request.dry_run {
+            return self.run_dry(request, app, env).await;
+        }
         let actor = request.requester.to_string();
         let fail = |reason: String| Event::Fail { reason };
         let Some(key) = deploy_lock_key(&request) else {
@@ -76,14 +79,11 @@ impl Engine {
             since: self.now(),
         };
         if let Err(holder) = self.take_lock(&record, env.name.as_str())? {
-            let why = format!(
-                "{} is locked by {} ({})",
-                env.name, holder.holder, holder.reason
-            );
+            let why = describe_deploy_lock(env.name.as_str(), &holder);
             return self.apply(&request, fail(why), &actor).await;
         }
         if let Some(lock) = self.store.lock(&env_lock_key(env.name.as_str()))? {
-            let why = format!("{} is locked by {}: {}", env.name, lock.holder, lock.reason);
+            let why = describe_env_lock(env.name.as_str(), &lock);
             return self.apply(&request, fail(why), &actor).await;
         }
         // Re-check everything the approvals were bound to, right before acting.
@@ -91,16 +91,8 @@ impl Engine {
             Ok(found) => found,
             Err(why) => return self.apply(&request, fail(why), &actor).await,
         };
-        if let Some(window) = env.freeze_at(self.now()) {
-            let person = self.config.person(request.requester.as_str());
-            let glass = person.is_some_and(|p| p.has_any_role(self.config.break_glass_roles()));
-            if !glass {
-                let why = format!("{} is frozen: {}", env.name, window.reason());
-                return self.apply(&request, fail(why), &actor).await;
-            }
-        }
-        if request.dry_run {
-            return self.apply(&request, Event::Verified, &actor).await;
+        if let Some(why) = self.frozen(&request, env) {
+            return self.apply(&request, fail(why), &actor).await;
         }
         let event = Event::DeployStarted {
             head: head.clone(),
@@ -442,7 +434,17 @@ impl Engine {
         Ok(())
     }
 
-    async fn recheck(
+    /// Why `request` may not go ahead in a freeze window open now, unless
+    /// its requester holds a break-glass role.
+    pub(super) fn frozen(&self, request: &Request, env: &Environment) -> Option<String> {
+        let window = env.freeze_at(self.now())?;
+        let person = self.config.person(request.requester.as_str());
+        let glass = person.is_some_and(|p| p.has_any_role(self.config.break_glass_roles()));
+        (!glass).then(|| format!("{} is frozen: {}", env.name, window.reason()))
+    }
+
+    /// The commit and digest the request's ref and image point at now.
+    pub(super) async fn recheck(
         &self,
         request: &Request,
         app: &App,
@@ -481,7 +483,8 @@ impl Engine {
         }
     }
 
-    fn approvers_with_role(&self, request: &Request) -> BTreeSet<PersonId> {
+    /// The request's approvers who hold one of its rule's roles now.
+    pub(super) fn approvers_with_role(&self, request: &Request) -> BTreeSet<PersonId> {
         let Some(rule) = &request.rule else {
             return BTreeSet::new();
         };

@@ -8,6 +8,7 @@
 
 mod approvals;
 mod deploy;
+mod dry_run;
 mod execute;
 mod handle;
 mod progress;

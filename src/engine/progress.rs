@@ -172,6 +172,10 @@ pub(super) fn progress_text(request: &Request, detail: Option<&str>, approve_hin
         State::Succeeded if request.dry_run => {
             "dry run: every check passed; nothing was changed".to_owned()
         }
+        // What a deploy would meet now, not a failure of the dry run itself.
+        State::Failed if request.dry_run => {
+            format!("dry run: {}", request.note.as_deref().unwrap_or(""))
+        }
         State::Succeeded => match &request.action {
             Action::Build { .. } => "build succeeded".to_owned(),
             Action::Teardown { .. }

@@ -125,6 +125,18 @@ pub(super) fn env_lock_key(env: &str) -> String {
     format!("env/{env}")
 }
 
+/// A deploy lock as a deploy refused by it is told: `dev is locked by
+/// alice (R-7 is deploying)`.
+pub(super) fn describe_deploy_lock(env: &str, lock: &LockRecord) -> String {
+    format!("{env} is locked by {} ({})", lock.holder, lock.reason)
+}
+
+/// An environment lock as a deploy refused by it is told: `dev is locked
+/// by erin: database migration`.
+pub(super) fn describe_env_lock(env: &str, lock: &LockRecord) -> String {
+    format!("{env} is locked by {}: {}", lock.holder, lock.reason)
+}
+
 fn event_name(event: &Event) -> &'static str {
     match event {
         Event::Resolved { .. } => "resolved",

@@ -4,7 +4,8 @@
 //! does no I/O and reads no clock; the runner persists its result before it
 //! acts on it. The rules that keep production safe live here, where they are
 //! property-tested: no deploy without the approvals the policy required,
-//! approvals bound to the pinned commit and digest, terminal states final.
+//! approvals bound to the pinned commit and digest, terminal states final,
+//! and a dry run never deploys.
 
 use std::collections::BTreeSet;
 
@@ -437,24 +438,16 @@ pub fn transition(request: &Request, event: &Event, now: i64) -> Result<Request,
             if state != S::Approved {
                 return wrong("start deploying");
             }
-            check_pins(request, head, digest.as_ref())?;
-            if request.rule.is_some() {
-                if policy_version != &request.policy_version {
-                    return Err(TransitionError::Moved {
-                        what: "policy",
-                        approved: request.policy_version.clone(),
-                        now: policy_version.clone(),
-                    });
-                }
-                let have = request.valid_approvals(approvers_with_role);
-                if have < request.needed() as usize {
-                    return Err(TransitionError::NotApproved {
-                        id,
-                        have,
-                        need: request.needed(),
-                    });
-                }
+            if request.dry_run {
+                return wrong("deploy in a dry run");
             }
+            check_start(
+                request,
+                head,
+                digest.as_ref(),
+                approvers_with_role,
+                policy_version,
+            )?;
             next.state = S::Deploying;
         }
         Event::RolledOut => {
@@ -487,6 +480,39 @@ pub fn transition(request: &Request, event: &Event, now: i64) -> Result<Request,
         }
     }
     Ok(next)
+}
+
+/// The checks an `Approved` request must pass to start deploying, given
+/// what the world says now: the pinned commit and digest have not moved,
+/// and, when approvals were needed, the policy version is the one they were
+/// given under and enough approvers still hold a role. `DeployStarted`
+/// makes them; a dry run asks them without starting anything.
+pub fn check_start(
+    request: &Request,
+    head: &Sha,
+    digest: Option<&Digest>,
+    approvers_with_role: &BTreeSet<PersonId>,
+    policy_version: &str,
+) -> Result<(), TransitionError> {
+    check_pins(request, head, digest)?;
+    if request.rule.is_some() {
+        if policy_version != request.policy_version {
+            return Err(TransitionError::Moved {
+                what: "policy",
+                approved: request.policy_version.clone(),
+                now: policy_version.to_owned(),
+            });
+        }
+        let have = request.valid_approvals(approvers_with_role);
+        if have < request.needed() as usize {
+            return Err(TransitionError::NotApproved {
+                id: request.id,
+                have,
+                need: request.needed(),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn approve(

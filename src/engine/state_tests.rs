@@ -184,6 +184,52 @@ fn failed_rollout_rolls_back_and_ends() {
 }
 
 #[test]
+fn a_dry_run_is_verified_from_approved_and_never_deploys() {
+    let dry = Request {
+        dry_run: true,
+        ..request()
+    };
+    let approved = transition(&dry, &resolved(), 0)
+        .and_then(|r| transition(&r, &Event::Allowed, 1))
+        .unwrap();
+    let err = transition(&approved, &deploy_started('a', '1', &[]), 2).unwrap_err();
+    assert!(
+        err.to_string().contains("cannot deploy in a dry run"),
+        "{err}"
+    );
+    let done = transition(&approved, &Event::Verified, 2).unwrap();
+    assert_eq!(done.state, State::Succeeded);
+    // A real request is not verified before it has deployed.
+    let real = run(&[resolved(), Event::Allowed]).unwrap();
+    assert!(transition(&real, &Event::Verified, 2).is_err());
+}
+
+#[test]
+fn check_start_makes_the_checks_deploy_started_makes() {
+    let r = run(&[resolved(), Event::NeedsApproval(rule(1)), approve("bob")]).unwrap();
+    let bob = all(&["bob"]);
+    assert_eq!(
+        check_start(&r, &sha('a'), Some(&digest('1')), &bob, "v1"),
+        Ok(())
+    );
+    let moved = check_start(&r, &sha('b'), Some(&digest('1')), &bob, "v1").unwrap_err();
+    assert_eq!(
+        moved,
+        transition(&r, &deploy_started('b', '1', &["bob"]), 9).unwrap_err()
+    );
+    let unapproved = check_start(&r, &sha('a'), Some(&digest('1')), &all(&[]), "v1");
+    assert!(
+        matches!(
+            unapproved,
+            Err(TransitionError::NotApproved { have: 0, .. })
+        ),
+        "{unapproved:?}"
+    );
+    let policy = check_start(&r, &sha('a'), Some(&digest('1')), &bob, "v2").unwrap_err();
+    assert!(policy.to_string().contains("policy is now v2"), "{policy}");
+}
+
+#[test]
 fn pins_are_set_once() {
     let r = run(&[resolved()]).unwrap();
     assert!(transition(&r, &resolved(), 1).is_err());
@@ -244,8 +290,11 @@ fn arb_event() -> impl Strategy<Value = Event> {
 
 proptest! {
     #[test]
-    fn invariants_hold_for_any_event_sequence(events in proptest::collection::vec((arb_event(), 0i64..5000), 0..40)) {
-        let mut r = request();
+    fn invariants_hold_for_any_event_sequence(
+        dry_run in any::<bool>(),
+        events in proptest::collection::vec((arb_event(), 0i64..5000), 0..40),
+    ) {
+        let mut r = Request { dry_run, ..request() };
         for (event, now) in &events {
             let before = r.clone();
             match transition(&r, event, *now) {
@@ -255,6 +304,13 @@ proptest! {
                 }
                 Ok(next) => {
                     prop_assert!(!before.state.is_terminal(), "left terminal state {:?}", before.state);
+                    // A dry run changes nothing, so it never gets as far as deploying.
+                    if next.dry_run {
+                        prop_assert!(
+                            !matches!(next.state, State::Deploying | State::Verifying | State::RolledBack),
+                            "a dry run reached {:?}", next.state
+                        );
+                    }
                     if next.state == State::Deploying && before.state != State::Deploying {
                         let Event::DeployStarted { head, digest, approvers_with_role, .. } = event else {
                             panic!("entered Deploying on {event:?}");

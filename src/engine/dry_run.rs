@@ -1,0 +1,75 @@
+//! Running an approved dry run: every check a deploy makes right before it
+//! acts, and nothing else. A dry run takes no lock, so any number of them
+//! run side by side and none stands in a real deploy's way; it reports the
+//! lock a deploy would meet instead.
+
+use super::record::{deploy_lock_key, describe_deploy_lock, describe_env_lock, env_lock_key};
+use super::state::{check_start, Event, Request};
+use super::{Engine, EngineError};
+use crate::config::{App, Environment};
+
+/// What a dry run that meets a lock adds to the lock's description.
+pub(super) const WOULD_MEET_LOCK: &str = "a deploy now would wait or be refused";
+
+impl Engine {
+    /// Re-checks the ref, the image, the freeze windows and the approvals
+    /// as a deploy would, reading only; then looks for a lock without
+    /// taking one. Ends `Succeeded` when a deploy would go ahead now, and
+    /// `Failed` with the reason (the lock, for one) when it would not.
+    pub(super) async fn run_dry(
+        &self,
+        request: Request,
+        app: &App,
+        env: &Environment,
+    ) -> Result<Request, EngineError> {
+        let actor = request.requester.to_string();
+        let fail = |reason: String| Event::Fail { reason };
+        let (head, digest) = match self.recheck(&request, app).await {
+            Ok(found) => found,
+            Err(why) => return self.apply(&request, fail(why), &actor).await,
+        };
+        if let Some(why) = self.frozen(&request, env) {
+            return self.apply(&request, fail(why), &actor).await;
+        }
+        let started = check_start(
+            &request,
+            &head,
+            digest.as_ref(),
+            &self.approvers_with_role(&request),
+            self.config.version(),
+        );
+        if let Err(refused) = started {
+            return self
+                .apply(&request, fail(refused.to_string()), &actor)
+                .await;
+        }
+        if let Some(lock) = self.lock_met(&request, env)? {
+            let why = format!("{lock}; {WOULD_MEET_LOCK}");
+            return self.apply(&request, fail(why), &actor).await;
+        }
+        self.apply(&request, Event::Verified, &actor).await
+    }
+
+    /// The lock a deploy of `request` would meet now, described as that
+    /// deploy would be told: the environment's lock (taken by hand or
+    /// after a rollback) first, then the (app, env) deploy lock another
+    /// request holds.
+    fn lock_met(
+        &self,
+        request: &Request,
+        env: &Environment,
+    ) -> Result<Option<String>, EngineError> {
+        let env_name = env.name.as_str();
+        if let Some(lock) = self.store.lock(&env_lock_key(env_name))? {
+            return Ok(Some(describe_env_lock(env_name, &lock)));
+        }
+        let Some(key) = deploy_lock_key(request) else {
+            return Ok(None);
+        };
+        Ok(self
+            .store
+            .lock(&key)?
+            .filter(|lock| lock.request != Some(request.id.0))
+            .map(|lock| describe_deploy_lock(env_name, &lock)))
+    }
+}
