@@ -10,6 +10,7 @@ pub mod cli;
 pub mod command;
 pub mod config;
 pub mod engine;
+pub mod json_keys;
 pub mod names;
 pub mod policy;
 pub mod sandbox;
