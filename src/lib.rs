@@ -11,6 +11,7 @@ pub mod command;
 pub mod config;
 pub mod engine;
 pub mod inbound;
+pub mod json_keys;
 pub mod names;
 pub mod policy;
 pub mod sandbox;

@@ -569,3 +569,45 @@ async fn wrong_bot_token_is_unauthorised_and_reported() {
     );
     let _ = chat.addr;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interaction_with_a_key_twice_is_refused_and_not_recorded() {
+    let chat = start().await;
+    let payload = command_payload(APP, 88, "tok-88", from(ALICE), "deploy main to dev");
+    let body = payload.to_string();
+    // serde_json would read the last `value`; other parsers the first.
+    let smuggled = body.replacen(
+        r#""value":"deploy main to dev""#,
+        r#""value":"status","value":"deploy main to dev""#,
+        1,
+    );
+    assert_ne!(smuggled, body);
+    let ts = now(&chat);
+    let headers = [
+        (
+            "X-Signature-Ed25519".to_owned(),
+            chat.discord.sign(ts, smuggled.as_bytes()),
+        ),
+        ("X-Signature-Timestamp".to_owned(), ts.to_string()),
+    ];
+    let refused = chat.discord.send_raw(&headers, smuggled.into_bytes()).await;
+    assert_eq!(
+        (refused.status, refused.body.as_str()),
+        (
+            400,
+            r#"duplicate key "value" at /data/options/0 in the JSON body"#
+        )
+    );
+    assert!(chat.h.store.requests::<Request>().unwrap().is_empty());
+
+    // Not recorded: the same interaction id with a correct body is acted on.
+    let accepted = chat.discord.send(&payload).await;
+    assert_eq!(
+        (accepted.status, accepted.json["type"].clone()),
+        (200, json!(5)),
+        "{}",
+        accepted.body
+    );
+    chat.newest_reaches(State::Succeeded).await;
+    assert_eq!(chat.h.store.requests::<Request>().unwrap().len(), 1);
+}

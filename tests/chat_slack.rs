@@ -328,3 +328,65 @@ async fn a_refused_approval_by_slash_command_is_answered_in_the_channel() {
     );
     assert_eq!(chat.h.request(request.id).state, State::AwaitingApproval);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_twice_in_an_event_or_a_button_payload_is_refused_and_not_recorded() {
+    let chat = start().await;
+    chat.command("UALICE01", "deploy main to staging").await;
+    let waiting = chat.newest_reaches(State::AwaitingApproval).await;
+    let staging = chat.message_about("to staging");
+
+    // serde_json would read the last `reaction`; other parsers the first.
+    let event = |reactions: &str| {
+        format!(
+            r#"{{"token":"unused","team_id":"{TEAM}","api_app_id":"A0GANTRY","type":"event_callback","event_id":"Ev09","event_time":1795521600,"event":{{"type":"reaction_added","user":"UCAROL03",{reactions},"item_user":"UGANTRY00","item":{{"type":"message","channel":"C0DEPLOYS","ts":"{staging}"}},"event_ts":"1795521600.000100"}}}}"#
+        )
+    };
+    let twice = event(r#""reaction":"eyes","reaction":"white_check_mark""#);
+    let refused = chat
+        .post("/slack/events", "application/json", twice.into_bytes())
+        .await;
+    assert_eq!(
+        (refused.status, refused.body.as_str()),
+        (
+            400,
+            r#"duplicate key "reaction" at /event in the JSON body"#
+        )
+    );
+
+    let payload = format!(
+        r#"{{"type":"block_actions","trigger_id":"trigger-UDAVE004","team":{{"id":"{TEAM}"}},"user":{{"id":"UDAVE004"}},"channel":{{"id":"C0DEPLOYS"}},"message":{{"ts":"{staging}"}},"actions":[{{"action_id":"gantry_deny","action_id":"{APPROVE_ACTION}","type":"button","action_ts":"1795521601.1"}}]}}"#
+    );
+    let form = serde_urlencoded::to_string([("payload", payload)]).unwrap();
+    let refused = chat
+        .post(
+            "/slack/interactions",
+            "application/x-www-form-urlencoded",
+            form.into_bytes(),
+        )
+        .await;
+    assert_eq!(
+        (refused.status, refused.body.as_str()),
+        (
+            400,
+            r#"duplicate key "action_id" at /actions/0 in the payload field"#
+        )
+    );
+    assert_eq!(chat.h.request(waiting.id).state, State::AwaitingApproval);
+    assert!(chat.h.request(waiting.id).approvals.is_empty());
+
+    // The refused event was not recorded: Slack's retry with a correct body
+    // (same event_id) is acted on, not answered `duplicate`.
+    let retried = chat
+        .post(
+            "/slack/events",
+            "application/json",
+            event(r#""reaction":"white_check_mark""#).into_bytes(),
+        )
+        .await;
+    assert_eq!((retried.status, retried.body.as_str()), (200, ""));
+    let done = chat.newest_reaches(State::Succeeded).await;
+    assert_eq!(done.id, waiting.id);
+    let approvers: Vec<&str> = done.approvals.iter().map(|a| a.person.as_str()).collect();
+    assert_eq!(approvers, ["carol"]);
+}

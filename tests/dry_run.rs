@@ -102,21 +102,21 @@ async fn two_dry_runs_at_once_both_get_through() {
 
 #[tokio::test]
 async fn a_dry_run_reports_the_deploy_lock_a_real_deploy_holds_and_leaves_it_alone() {
+    // A rollout step a second: the real deploy holds its lock for several
+    // seconds, far longer than a dry run needs, even on a loaded machine.
     let options = SandboxOptions {
-        tick: Duration::from_millis(200),
+        tick: Duration::from_millis(1000),
         ..SandboxOptions::with_tick(TICK)
     };
     let h = Harness::with_options("engine.toml", options).await;
-    let real = h.say("console:alice", "deploy main to dev");
+    let real = h.say("console:alice", "deploy feat-x to dev");
     let dry = async {
         until(&h, "the real deploy holds its lock", |h| {
             h.store.locks().unwrap().iter().any(|l| l.key == "web/dev")
         })
         .await;
         let holder = h.store.locks().unwrap().remove(0);
-        let dry = h
-            .say("console:alice", "deploy feat-x to dev --dry-run")
-            .await;
+        let dry = h.say("console:alice", "deploy main to dev --dry-run").await;
         (holder, dry)
     };
     let (real, (holder, dry)) = tokio::join!(real, dry);

@@ -227,6 +227,71 @@ async fn the_same_delivery_twice_acts_once() {
 }
 
 #[tokio::test]
+async fn a_key_twice_is_refused_unrecorded_and_the_redelivery_counts() {
+    within(async {
+        let s = start().await;
+        let id = s.fake.user_comment(REPO, 7, ALICE.0, "/deploy dev");
+        let payload = s.fake.issue_comment_event(REPO, 7, id, "created", ALICE);
+        let body = serde_json::to_string(&payload).unwrap();
+        // serde_json would read the last `action`; other parsers the first.
+        let smuggled = body.replacen(
+            r#"{"action":"created""#,
+            r#"{"action":"edited","action":"created""#,
+            1,
+        );
+        assert_ne!(smuggled, body);
+        let refused = deliver(
+            &s.webhook,
+            Some(SECRET),
+            "issue_comment",
+            "dup-1",
+            smuggled.as_bytes(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (refused.status, refused.body.as_str()),
+            (400, r#"duplicate key "action" in the JSON body"#)
+        );
+        let nested = body.replacen(
+            r#""login":"alice-gh""#,
+            r#""login":"carol-qa","login":"alice-gh""#,
+            1,
+        );
+        assert_ne!(nested, body);
+        let refused = deliver(
+            &s.webhook,
+            Some(SECRET),
+            "issue_comment",
+            "dup-1",
+            nested.as_bytes(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(refused.status, 400, "{}", refused.body);
+        assert!(
+            refused.body.starts_with(r#"duplicate key "login" at /"#),
+            "{}",
+            refused.body
+        );
+        tokio::task::yield_now().await;
+        assert!(s.engine.store().requests::<Value>().unwrap().is_empty());
+        assert!(s.fake.requests().is_empty(), "{:#?}", s.fake.requests());
+
+        // Neither refusal recorded the delivery: GitHub's redelivery of the
+        // correct body under the same id is acted on.
+        let redelivered = s.send("issue_comment", "dup-1", &payload).await;
+        assert_eq!(
+            (redelivered.status, redelivered.body.as_str()),
+            (200, "accepted: deploy #7 of web to dev")
+        );
+        assert!(s.wait_for_deploy_end().await);
+        assert_eq!(s.engine.store().requests::<Value>().unwrap().len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn edited_and_deleted_comments_and_plain_issues_do_nothing() {
     within(async {
         let s = start().await;
@@ -337,9 +402,11 @@ async fn ping_unknown_events_and_malformed_json() {
         )
         .await
         .unwrap();
-        assert_eq!(
-            (broken.status, broken.body.as_str()),
-            (400, "malformed JSON")
+        assert_eq!(broken.status, 400);
+        assert!(
+            broken.body.starts_with("malformed JSON (EOF while parsing"),
+            "{}",
+            broken.body
         );
         let wrong_shape = s
             .send(

@@ -211,3 +211,43 @@ async fn a_disconnect_makes_the_client_reconnect_and_keep_working() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_envelope_with_a_key_twice_is_dropped_unacknowledged_and_not_recorded() {
+    within(async {
+        let chat = start().await;
+        let envelope = command("e7", "UALICE01", "deploy main to dev").to_string();
+        // serde_json would read the last `text`; other parsers the first.
+        let smuggled = envelope.replacen(
+            r#""text":"deploy main to dev""#,
+            r#""text":"help","text":"deploy main to dev""#,
+            1,
+        );
+        assert_ne!(smuggled, envelope);
+        assert_eq!(chat.slack.push_text(&smuggled), 1);
+        // Envelopes are handled in order: once the next one is acknowledged,
+        // the smuggled one was handled too.
+        chat.slack.push_envelope(command("e8", "UALICE01", "help"));
+        chat.ack("e8", 1).await;
+        let acks = chat.slack.socket_received();
+        assert!(
+            acks.iter().all(|a| a["envelope_id"] != "e7"),
+            "not acknowledged: {acks:?}"
+        );
+        assert!(chat.h.store.requests::<Request>().unwrap().is_empty());
+
+        // Not recorded as seen: Slack's redelivery, correct this time, runs.
+        chat.slack
+            .push_envelope(command("e7", "UALICE01", "deploy main to dev"));
+        let ack = chat.ack("e7", 1).await;
+        assert!(
+            ack["payload"]["text"]
+                .as_str()
+                .unwrap()
+                .contains("on it: deploy main to dev"),
+            "{ack}"
+        );
+        chat.newest_reaches(State::Succeeded).await;
+    })
+    .await;
+}

@@ -73,8 +73,8 @@ where
     }
 }
 
-/// The next JSON text message, skipping pings and anything unparsable, or
-/// why the connection ended; `fatal` says which close codes end for good.
+/// The next JSON text message, skipping pings, anything unparsable and
+/// anything with a key twice (logged), or why the connection ended; `fatal` says which close codes end for good.
 pub(crate) async fn next_payload<S>(read: &mut S, fatal: fn(u16) -> bool) -> Result<Value, Ended>
 where
     S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
@@ -97,6 +97,12 @@ where
             }
             Some(Ok(_)) => continue,
         };
+        // Slack's envelopes and Discord's frames are strict JSON too: a
+        // message with a key twice is dropped, never half-read.
+        if let Err(e) = crate::json_keys::check_unique_keys(text.as_bytes()) {
+            eprintln!("websocket: dropped a message: {e}");
+            continue;
+        }
         if let Ok(value) = serde_json::from_str(&text) {
             return Ok(value);
         }
@@ -106,6 +112,30 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn messages_with_a_key_twice_are_dropped() {
+        let frames = [
+            r#"{"op":0,"t":"MESSAGE_REACTION_ADD","t":"READY","d":{}}"#,
+            r#"{"op":0,"d":{"emoji":{"name":"x","name":"y"}}}"#,
+            r#"{"op":0,"t":"MESSAGE_REACTION_ADD","d":{}}"#,
+        ];
+        let mut read = futures::stream::iter(
+            frames
+                .map(|f| Ok(Message::text(f)))
+                .into_iter()
+                .collect::<Vec<_>>(),
+        );
+        let first = next_payload(&mut read, |_| false).await;
+        assert!(
+            matches!(&first, Ok(v) if v["t"] == "MESSAGE_REACTION_ADD" && v["d"] == serde_json::json!({})),
+            "{first:?}"
+        );
+        assert!(matches!(
+            next_payload(&mut read, |_| false).await,
+            Err(Ended::Retry(_))
+        ));
+    }
 
     #[test]
     fn the_backoff_doubles_to_its_cap_and_resets() {

@@ -60,7 +60,7 @@ struct Inner {
     counter: u64,
     app_token: Option<String>,
     connections_opened: usize,
-    socket_sessions: Vec<mpsc::UnboundedSender<Value>>,
+    socket_sessions: Vec<mpsc::UnboundedSender<String>>,
     socket_received: Vec<Value>,
 }
 
@@ -142,10 +142,17 @@ impl FakeSlack {
 
     /// Sends `envelope` to every open connection; answers how many it reached.
     pub fn push_envelope(&self, envelope: Value) -> usize {
+        self.push_text(&envelope.to_string())
+    }
+
+    /// Sends `text` as it is (say JSON with a key twice, which no
+    /// serializer writes) to every open connection; answers how many it
+    /// reached.
+    pub fn push_text(&self, text: &str) -> usize {
         self.inner()
             .socket_sessions
             .iter()
-            .filter(|s| s.send(envelope.clone()).is_ok())
+            .filter(|s| s.send(text.to_owned()).is_ok())
             .count()
     }
 
@@ -181,7 +188,7 @@ async fn socket(
     fake: FakeSlack,
 ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
     let mut ws = tokio_tungstenite::accept_async(tcp).await?;
-    let (tx, mut rx) = mpsc::unbounded_channel::<Value>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
     let connections = {
         let mut inner = fake.inner();
         inner.socket_sessions.push(tx);
@@ -196,9 +203,10 @@ async fn socket(
     loop {
         tokio::select! {
             out = rx.recv() => match out {
-                Some(value) => {
-                    ws.send(Message::text(value.to_string())).await?;
-                    if value["type"] == "disconnect" {
+                Some(text) => {
+                    ws.send(Message::text(text.clone())).await?;
+                    let sent: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                    if sent["type"] == "disconnect" {
                         let _ = ws.close(None).await;
                         return Ok(());
                     }

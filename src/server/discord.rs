@@ -129,6 +129,13 @@ async fn handle(state: &Arc<ServerState>, request: Request<Body>) -> Answer {
             (StatusCode::UNAUTHORIZED, e.to_string()).into_response(),
         );
     }
+    if let Err(e) = crate::json_keys::check_unique_keys(&bytes) {
+        let why = format!("{e} in the JSON body");
+        return (
+            "bad_request",
+            (StatusCode::BAD_REQUEST, why).into_response(),
+        );
+    }
     let Ok(interaction) = serde_json::from_slice::<Interaction>(&bytes) else {
         return plain("bad_request", StatusCode::BAD_REQUEST, "not an interaction");
     };

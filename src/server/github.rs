@@ -122,6 +122,10 @@ async fn handle(state: &Arc<ServerState>, request: Request<Body>) -> (&'static s
             answer(StatusCode::UNAUTHORIZED, &e.to_string()),
         );
     }
+    if let Err(e) = crate::json_keys::check_unique_keys(&bytes) {
+        let why = format!("{e} in the JSON body");
+        return ("bad_request", answer(StatusCode::BAD_REQUEST, &why));
+    }
     let delivery = header("x-github-delivery").filter(|d| {
         !d.is_empty() && d.len() <= 64 && d.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
     });

@@ -116,6 +116,13 @@ pub(super) async fn events(
 
 pub(crate) fn handle_event(state: &Arc<ServerState>, bytes: &[u8]) -> (&'static str, Response) {
     const ROUTE: &str = "/slack/events";
+    if let Err(e) = crate::json_keys::check_unique_keys(bytes) {
+        let why = format!("{e} in the JSON body");
+        return (
+            "bad_request",
+            (StatusCode::BAD_REQUEST, why).into_response(),
+        );
+    }
     let Ok(envelope) = serde_json::from_slice::<Envelope>(bytes) else {
         return (
             "bad_request",
@@ -228,6 +235,13 @@ fn handle_interaction(state: &Arc<ServerState>, bytes: &[u8]) -> (&'static str, 
             (StatusCode::BAD_REQUEST, "no payload field").into_response(),
         );
     };
+    if let Err(e) = crate::json_keys::check_unique_keys(form.payload.as_bytes()) {
+        let why = format!("{e} in the payload field");
+        return (
+            "bad_request",
+            (StatusCode::BAD_REQUEST, why).into_response(),
+        );
+    }
     let Ok(payload) = serde_json::from_str::<Value>(&form.payload) else {
         return (
             "bad_request",
