@@ -5,13 +5,16 @@
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use gantry::adapters::slack::socket::{SocketMode, SocketSettings};
 use gantry::config::Secret;
 use gantry::engine::{Request, State};
 use gantry::sandbox::slack::FakeSlack;
+use gantry::server::{Metrics, ServerState, SlackInbound};
 use serde_json::{json, Value};
 use support::Harness;
 
@@ -22,6 +25,8 @@ const LIMIT: Duration = Duration::from_secs(60);
 struct Chat {
     h: Harness,
     slack: FakeSlack,
+    /// The state the client shares, as `gantry serve` shares the routes'.
+    state: Arc<ServerState>,
 }
 
 async fn within<F: Future<Output = ()>>(test: F) {
@@ -54,10 +59,23 @@ async fn start() -> Chat {
         approve_reaction: "white_check_mark".into(),
         deny_reaction: "x".into(),
     };
-    tokio::spawn(SocketMode::run(h.engine.clone(), settings));
+    let state = Arc::new(ServerState {
+        engine: h.engine.clone(),
+        slack: Some(SlackInbound {
+            secrets: Vec::new(),
+            team_ids: vec![TEAM.into()],
+            approve_reaction: "white_check_mark".into(),
+            deny_reaction: "x".into(),
+        }),
+        discord: None,
+        github: None,
+        metrics: Metrics::default(),
+        clock: h.clock_fn(),
+    });
+    tokio::spawn(SocketMode::serve(state.clone(), settings));
     let fake = slack.clone();
     until("a Socket Mode connection", || fake.socket_sessions() == 1).await;
-    Chat { h, slack }
+    Chat { h, slack, state }
 }
 
 fn command(id: &str, user: &str, text: &str) -> Value {
@@ -132,6 +150,9 @@ async fn envelopes_run_commands_and_approvals_once_each() {
         );
         let ack = chat.ack("e1", 1).await;
         assert_eq!(ack["payload"]["response_type"], "ephemeral", "{ack}");
+        // The acknowledgement counts in the shared /metrics.
+        let metrics = chat.state.metrics.render(&BTreeMap::new(), 0);
+        assert!(metrics.contains("socket_mode/slash_commands"), "{metrics}");
         assert!(
             ack["payload"]["text"]
                 .as_str()

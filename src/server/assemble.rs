@@ -74,10 +74,7 @@ pub async fn assemble(
         // Reactions reach a bot only over the gateway.
         tokio::spawn(gateway.run(engine.clone()));
     }
-    if let Some(socket) = socket_settings(&config)? {
-        // Slack delivers over a connection Gantry opens: no public URL.
-        tokio::spawn(SocketMode::run(engine.clone(), socket));
-    }
+    let socket = socket_settings(&config)?;
     let state = Arc::new(ServerState {
         engine: engine.clone(),
         slack,
@@ -86,6 +83,11 @@ pub async fn assemble(
         metrics: Metrics::default(),
         clock,
     });
+    if let Some(socket) = socket {
+        // Slack delivers over a connection Gantry opens: no public URL.
+        // Its envelopes share the routes' metrics and clock.
+        tokio::spawn(SocketMode::serve(state.clone(), socket));
+    }
     Ok(Assembled {
         engine,
         state,

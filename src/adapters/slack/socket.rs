@@ -48,8 +48,9 @@ pub struct SocketMode;
 impl SocketMode {
     /// Runs the client until Slack refuses the token: connects, handles
     /// envelopes, reconnects with backoff.
+    /// With a state of its own (its own metrics, the system clock); a
+    /// server passes its shared state to [`SocketMode::serve`] instead.
     pub async fn run(engine: Engine, settings: SocketSettings) {
-        crate::tls::install_crypto();
         let state = Arc::new(ServerState {
             engine,
             slack: Some(SlackInbound {
@@ -63,6 +64,13 @@ impl SocketMode {
             metrics: Metrics::default(),
             clock: system_clock(),
         });
+        SocketMode::serve(state, settings).await;
+    }
+
+    /// Runs the client with the HTTP routes' state: its envelopes count in
+    /// the same `/metrics` and run on the same clock.
+    pub async fn serve(state: Arc<ServerState>, settings: SocketSettings) {
+        crate::tls::install_crypto();
         let (settings, state) = (&settings, &state);
         reconnecting("slack socket mode", |backoff| async move {
             session(settings, state, &backoff).await
@@ -145,7 +153,17 @@ async fn session(settings: &SocketSettings, state: &Arc<ServerState>, backoff: &
         let Some(id) = payload["envelope_id"].as_str() else {
             continue;
         };
-        let ack = match envelope(state, id, &payload).await {
+        let started = std::time::Instant::now();
+        let answered = envelope(state, id, &payload).await;
+        // Socket Mode acknowledgements count in /metrics like the routes'.
+        let route = match payload["type"].as_str() {
+            Some("slash_commands") => "socket_mode/slash_commands",
+            Some("events_api") => "socket_mode/events_api",
+            Some("interactive") => "socket_mode/interactive",
+            _ => "socket_mode/other",
+        };
+        state.metrics.request(route, "acked", started.elapsed());
+        let ack = match answered {
             Some(answer) if payload["accepts_response_payload"] == true => {
                 json!({ "envelope_id": id, "payload": answer })
             }
