@@ -358,28 +358,8 @@ async fn waiting_requests_survive_a_restart_and_others_are_interrupted() {
 #[tokio::test]
 async fn nothing_starts_when_the_audit_trail_cannot_be_written() {
     let dir = tempfile::tempdir().unwrap();
-    {
-        // Leave a store whose newest audit event cannot be read back.
-        let store = gantry::store::Store::open(&dir.path().join("store")).unwrap();
-        store
-            .append_durable(gantry::store::NewEvent {
-                time: 0,
-                actor: "gantry".into(),
-                action: "test.setup".into(),
-                subject: "-".into(),
-                env: None,
-                details: serde_json::json!({}),
-            })
-            .unwrap();
-    }
-    {
-        let db = sled::open(dir.path().join("store")).unwrap();
-        db.open_tree("audit")
-            .unwrap()
-            .insert(1u64.to_be_bytes(), &b"{broken"[..])
-            .unwrap();
-        db.flush().unwrap();
-    }
+    // A store whose newest audit event cannot be read back.
+    Harness::break_audit(dir.path());
     let h = Harness::in_dir("engine.toml", dir).await;
     let reply = h.say("console:alice", "deploy main to dev").await;
     assert!(

@@ -796,31 +796,8 @@ async fn the_fakes_webhooks_have_the_shape_of_githubs_recorded_payloads() {
 #[tokio::test]
 async fn a_delivery_whose_command_cannot_be_recorded_may_come_again() {
     within(async {
-        // A store whose newest audit event cannot be read back: nothing can
-        // be appended, as with a full disk.
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("store");
-        {
-            let store = gantry::store::Store::open(&path).unwrap();
-            store
-                .append_durable(gantry::store::NewEvent {
-                    time: 0,
-                    actor: "gantry".into(),
-                    action: "test.setup".into(),
-                    subject: "-".into(),
-                    env: None,
-                    details: serde_json::json!({}),
-                })
-                .unwrap();
-        }
-        {
-            let db = sled::open(&path).unwrap();
-            db.open_tree("audit")
-                .unwrap()
-                .insert(1u64.to_be_bytes(), &b"{broken"[..])
-                .unwrap();
-            db.flush().unwrap();
-        }
+        support::Harness::break_audit(dir.path());
         let s = start_with(support::Harness::in_dir("github.toml", dir).await).await;
         let answer = s.comment(ALICE, "/deploy dev", "full-1").await;
         assert_eq!(answer.status, 503, "{}", answer.body);

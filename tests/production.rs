@@ -11,12 +11,12 @@ mod process;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Output, Stdio};
+use std::process::{Child, Output};
 
 use base64::Engine as _;
 use gantry::server::verify::slack_signature;
 use http::send;
-use process::{gantry, run, SandboxProcess};
+use process::{run, SandboxProcess};
 
 /// Two GitOps environments beside the shipped ones: plain git (commit
 /// mode) and GitHub in pull-request mode.
@@ -302,40 +302,7 @@ fn serve(sandbox: &Sandbox) -> (Child, SocketAddr) {
 }
 
 fn serve_with(config: &str, data: &str) -> (Child, SocketAddr) {
-    use std::io::{BufRead, BufReader};
-    let mut child = gantry()
-        .args([
-            "serve",
-            "--config",
-            config,
-            "--listen",
-            "127.0.0.1:0",
-            "--data",
-        ])
-        .arg(data)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = Vec::new();
-    let addr = loop {
-        let line = lines
-            .next()
-            .unwrap_or_else(|| panic!("serve printed no address: {seen:#?}"))
-            .unwrap();
-        assert!(!line.contains("panicked"), "{line}");
-        if let Some(url) = line.strip_prefix("gantry listening on http://") {
-            break url.parse().unwrap();
-        }
-        seen.push(line);
-    };
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            assert!(!line.contains("panicked"), "gantry serve panicked: {line}");
-        }
-    });
-    (child, addr)
+    process::serve(config, data)
 }
 
 fn now() -> i64 {

@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 
@@ -39,39 +38,7 @@ fn start() -> Server {
     let sandbox = SandboxProcess::start(dir.path(), 5);
     let secret =
         std::fs::read_to_string(dir.path().join("sandbox/secrets/slack-signing-secret")).unwrap();
-    let mut child = gantry()
-        .args([
-            "serve",
-            "--config",
-            sandbox.config(),
-            "--listen",
-            "127.0.0.1:0",
-            "--data",
-        ])
-        .arg(dir.path())
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let mut seen = Vec::new();
-    let addr = loop {
-        let line = lines
-            .next()
-            .unwrap_or_else(|| panic!("gantry prints its address: {seen:#?}"))
-            .unwrap();
-        assert!(!line.contains("panicked"), "{line}");
-        if let Some(url) = line.strip_prefix("gantry listening on http://") {
-            break url.parse().unwrap();
-        }
-        seen.push(line);
-    };
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            assert!(!line.contains("panicked"), "gantry serve panicked: {line}");
-        }
-    });
+    let (child, addr) = process::serve(sandbox.config(), dir.path().to_str().unwrap());
     Server {
         child,
         addr,

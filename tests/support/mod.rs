@@ -139,10 +139,20 @@ impl Harness {
 
     /// `who` (an identity such as `console:alice`) types `text` in #deploys.
     pub async fn say(&self, who: &str, text: &str) -> Reply {
+        self.say_in("console", "deploys", who, text).await
+    }
+
+    /// `who` types `text` in the sandbox Slack's #deploys, where the
+    /// progress message then goes.
+    pub async fn say_in_slack(&self, who: &str, text: &str) -> Reply {
+        self.say_in("slack", "C0DEPLOYS", who, text).await
+    }
+
+    async fn say_in(&self, platform: &str, channel: &str, who: &str, text: &str) -> Reply {
         let identity = who.parse().expect("identity");
         let conversation = Conversation {
-            platform: "console".into(),
-            channel: "deploys".into(),
+            platform: platform.into(),
+            channel: channel.into(),
         };
         let run = self.engine.handle(&identity, &conversation, text);
         tokio::time::timeout(Duration::from_secs(30), run)
@@ -150,18 +160,29 @@ impl Harness {
             .expect("the engine answers in time")
     }
 
-    /// `who` types `text` in the sandbox Slack's #deploys, where the
-    /// progress message then goes.
-    pub async fn say_in_slack(&self, who: &str, text: &str) -> Reply {
-        let identity = who.parse().expect("identity");
-        let conversation = Conversation {
-            platform: "slack".into(),
-            channel: "C0DEPLOYS".into(),
-        };
-        let run = self.engine.handle(&identity, &conversation, text);
-        tokio::time::timeout(Duration::from_secs(30), run)
-            .await
-            .expect("the engine answers in time")
+    /// Leaves, in `dir/store`, a store whose newest audit event cannot be
+    /// read back: nothing can be appended, as with a full disk.
+    pub fn break_audit(dir: &Path) {
+        let path = dir.join("store");
+        {
+            let store = Store::open(&path).expect("store opens");
+            store
+                .append_durable(gantry::store::NewEvent {
+                    time: 0,
+                    actor: "gantry".into(),
+                    action: "test.setup".into(),
+                    subject: "-".into(),
+                    env: None,
+                    details: serde_json::json!({}),
+                })
+                .expect("the first event is written");
+        }
+        let db = sled::open(&path).expect("sled opens");
+        db.open_tree("audit")
+            .expect("the audit tree")
+            .insert(1u64.to_be_bytes(), &b"{broken"[..])
+            .expect("the event is overwritten");
+        db.flush().expect("flushed");
     }
 
     /// Moves the clock.

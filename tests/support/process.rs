@@ -33,6 +33,45 @@ pub fn no_panic(out: &Output) {
     assert!(!err.contains("panicked"), "gantry panicked:\n{err}");
 }
 
+/// Starts `gantry serve --config CONFIG --data DATA` on a free port and
+/// answers the process and its address; a panic on its stderr fails the
+/// test, then or later.
+pub fn serve(config: &str, data: &str) -> (Child, std::net::SocketAddr) {
+    let mut child = gantry()
+        .args([
+            "serve",
+            "--config",
+            config,
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+            data,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("gantry serve starts");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr piped")).lines();
+    let mut seen = Vec::new();
+    let addr = loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("serve printed no address: {seen:#?}"))
+            .expect("stderr readable");
+        assert!(!line.contains("panicked"), "{line}");
+        if let Some(url) = line.strip_prefix("gantry listening on http://") {
+            break url.parse().expect("an address");
+        }
+        seen.push(line);
+    };
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            assert!(!line.contains("panicked"), "gantry serve panicked: {line}");
+        }
+    });
+    (child, addr)
+}
+
 /// A running `gantry sandbox up`, stopped when dropped.
 pub struct SandboxProcess {
     child: Child,
