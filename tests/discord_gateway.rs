@@ -226,10 +226,11 @@ async fn promotion_to_prod_is_approved_by_reactions() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deny_by_reaction_and_reconnect_after_a_close() {
+async fn deny_by_reaction_and_identify_again_after_the_session_timed_out() {
     within(async {
         let chat = start().await;
-        chat.discord.close_gateway(4000, "Unknown error");
+        // 4009 ends the session: the client must identify afresh.
+        chat.discord.close_gateway(4009, "Session timed out");
         chat.until("a second identify", |c| {
             c.discord
                 .gateway_received()
@@ -249,6 +250,48 @@ async fn deny_by_reaction_and_reconnect_after_a_close() {
             .reaction_add(from(CAROL), &staging.id, "❌", false);
         let denied = chat.newest_reaches(State::Denied).await;
         assert!(denied.approvals.is_empty());
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reaction_sent_while_the_connection_is_down_is_acted_on_once_after_resume() {
+    within(async {
+        let chat = start().await;
+        chat.say(ALICE, "deploy main to staging");
+        chat.newest_reaches(State::AwaitingApproval).await;
+        let staging = chat.asking_about("to staging").await;
+        // The connection drops (a resumable close), and carol's ✅ comes
+        // while Gantry is reconnecting: Discord keeps it for the session.
+        chat.discord.close_gateway(4000, "Unknown error");
+        assert_eq!(
+            chat.discord
+                .reaction_add(from(CAROL), &staging.id, "✅", false),
+            0,
+            "no connection is open when the reaction is sent"
+        );
+        chat.until("a RESUME", |c| {
+            c.discord.gateway_received().iter().any(|p| p["op"] == 6)
+        })
+        .await;
+        let approved = chat.newest_reaches(State::Succeeded).await;
+        assert_eq!(approved.approvals.len(), 1, "counted once");
+        let received = chat.discord.gateway_received();
+        let resume = received.iter().find(|p| p["op"] == 6).unwrap();
+        assert_eq!(resume["d"]["session_id"], "fake-session-1");
+        assert!(resume["d"]["seq"].as_u64().is_some(), "{resume}");
+        assert_eq!(
+            received.iter().filter(|p| p["op"] == 2).count(),
+            1,
+            "resumed, not identified again"
+        );
+        let approvals = chat
+            .h
+            .actions(&approved.id.to_string())
+            .into_iter()
+            .filter(|a| a == "request.approved")
+            .count();
+        assert_eq!(approvals, 1);
     })
     .await;
 }

@@ -24,6 +24,9 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 pub(crate) enum Ended {
     /// Reconnect after a pause.
     Retry(String),
+    /// The other side closed with a code that is not final; reconnect
+    /// after a pause (the code tells a client whether it may resume).
+    Closed(u16, String),
     /// Give up: the platform refused Gantry's credentials for good.
     Fatal(String),
 }
@@ -64,7 +67,7 @@ where
                 eprintln!("{name}: stopped: {why}");
                 return;
             }
-            Ended::Retry(why) => {
+            Ended::Retry(why) | Ended::Closed(_, why) => {
                 let wait = backoff.take();
                 eprintln!("{name}: {why}; reconnecting in {wait:?}");
                 tokio::time::sleep(wait).await;
@@ -92,7 +95,7 @@ where
                 return Err(if fatal(code) {
                     Ended::Fatal(why)
                 } else {
-                    Ended::Retry(why)
+                    Ended::Closed(code, why)
                 });
             }
             Some(Ok(_)) => continue,

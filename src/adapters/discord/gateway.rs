@@ -8,11 +8,20 @@
 //! emoji withdraws the approval, as reactions do in Slack. Reactions by
 //! bots (and by Gantry itself) and from guilds not configured are ignored.
 //!
-//! Sessions are not resumed: when a connection ends Gantry reconnects and
-//! identifies again, after 1, 2, 4 … s (at most 60 s between attempts).
-//! Close codes Discord documents as final (4004 authentication failed,
-//! 4010–4014 bad shard, version or intents) stop the client.
+//! Sessions are resumed: READY's `session_id` and `resume_gateway_url` and
+//! the last sequence seen are kept, and when a connection ends (a close
+//! that is not final, op 7 Reconnect, a missed heartbeat ack) Gantry
+//! connects to the resume URL and sends RESUME (op 6) instead of Identify,
+//! so the dispatches sent meanwhile — a reaction among them — are replayed
+//! and acted on once. Invalid Session (op 9) with `d: false`, and closes
+//! 4007 (invalid seq) and 4009 (session timed out), end the session: the
+//! next connection identifies afresh. Reconnects wait 1, 2, 4 … s (at most
+//! 60 s). Close codes Discord documents as final (4004 authentication
+//! failed, 4010–4014 bad shard, version or intents) stop the client. The
+//! first heartbeat waits a random part of the interval (jitter), as
+//! Discord asks.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
@@ -41,6 +50,16 @@ pub struct GatewaySettings {
     pub approve_emoji: String,
     /// Emoji that denies.
     pub deny_emoji: String,
+}
+
+/// What a lost connection resumes with.
+#[derive(Debug, Clone)]
+struct Resumable {
+    session_id: String,
+    url: String,
+    seq: Option<u64>,
+    /// The bot's own user id, from READY (RESUMED does not repeat it).
+    me: Option<String>,
 }
 
 /// One reaction that counts.
@@ -96,9 +115,15 @@ impl GatewaySettings {
                 handle(&engine, counted).await;
             }
         });
-        let (this, tx) = (&self, &tx);
+        let resume = Mutex::new(None);
+        let (this, tx, resume) = (&self, &tx, &resume);
         reconnecting("discord gateway", |backoff| async move {
-            this.session(tx, &backoff).await
+            let ended = this.session(tx, &backoff, resume).await;
+            if let Ended::Closed(4007 | 4009, _) = ended {
+                // Discord ended the session: the next connection identifies.
+                *lock(resume) = None;
+            }
+            ended
         })
         .await;
     }
@@ -138,11 +163,21 @@ impl GatewaySettings {
         ))
     }
 
-    /// One connection, until it ends.
-    async fn session(&self, tx: &mpsc::UnboundedSender<Counted>, backoff: &Backoff) -> Ended {
-        let url = match self.gateway_url().await {
-            Ok(url) => url,
-            Err(ended) => return ended,
+    /// One connection, until it ends: a RESUME of the session in `resume`
+    /// when there is one, else a fresh Identify.
+    async fn session(
+        &self,
+        tx: &mpsc::UnboundedSender<Counted>,
+        backoff: &Backoff,
+        resume: &Mutex<Option<Resumable>>,
+    ) -> Ended {
+        let resuming = lock(resume).clone();
+        let url = match &resuming {
+            Some(r) => format!("{}/?v=10&encoding=json", r.url.trim_end_matches('/')),
+            None => match self.gateway_url().await {
+                Ok(url) => url,
+                Err(ended) => return ended,
+            },
         };
         let (socket, _) = match tokio_tungstenite::connect_async(&url).await {
             Ok(s) => s,
@@ -157,19 +192,27 @@ impl GatewaySettings {
                 Err(_) => return Ended::Retry("no Hello".into()),
             };
         let interval = hello["d"]["heartbeat_interval"].as_u64().unwrap_or(41_250);
-        let identify = json!({ "op": 2, "d": {
-            "token": self.token.expose(),
-            "intents": INTENTS,
-            "properties": { "os": std::env::consts::OS, "browser": "gantry", "device": "gantry" },
-        }});
-        if let Err(e) = write.send(Message::text(identify.to_string())).await {
-            return Ended::Retry(format!("cannot identify: {e}"));
+        let hello_back = match &resuming {
+            Some(r) => json!({ "op": 6, "d": {
+                "token": self.token.expose(),
+                "session_id": r.session_id,
+                "seq": r.seq,
+            }}),
+            None => json!({ "op": 2, "d": {
+                "token": self.token.expose(),
+                "intents": INTENTS,
+                "properties": { "os": std::env::consts::OS, "browser": "gantry", "device": "gantry" },
+            }}),
+        };
+        if let Err(e) = write.send(Message::text(hello_back.to_string())).await {
+            return Ended::Retry(format!("cannot identify or resume: {e}"));
         }
-        let mut beat = tokio::time::interval(Duration::from_millis(interval.max(100)));
-        beat.tick().await;
-        let mut sequence: Option<u64> = None;
+        let every = Duration::from_millis(interval.max(100));
+        // The first beat comes after a random part of the interval.
+        let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + jitter(every), every);
+        let mut sequence: Option<u64> = resuming.as_ref().and_then(|r| r.seq);
         let mut acked = true;
-        let mut me: Option<String> = None;
+        let mut me: Option<String> = resuming.as_ref().and_then(|r| r.me.clone());
         loop {
             let payload = tokio::select! {
                 _ = beat.tick() => {
@@ -190,6 +233,9 @@ impl GatewaySettings {
             };
             if let Some(s) = payload["s"].as_u64() {
                 sequence = Some(s);
+                if let Some(r) = lock(resume).as_mut() {
+                    r.seq = Some(s);
+                }
             }
             match payload["op"].as_u64() {
                 Some(11) => acked = true,
@@ -200,13 +246,30 @@ impl GatewaySettings {
                     }
                 }
                 Some(7) => return Ended::Retry("Discord asked for a reconnect".into()),
-                Some(9) => return Ended::Retry("invalid session".into()),
+                Some(9) => {
+                    if payload["d"] != true {
+                        *lock(resume) = None;
+                    }
+                    return Ended::Retry("invalid session".into());
+                }
                 Some(0) => {
                     let t = payload["t"].as_str().unwrap_or_default();
                     if t == "READY" {
                         me = payload["d"]["user"]["id"].as_str().map(str::to_owned);
+                        *lock(resume) = payload["d"]["session_id"].as_str().map(|id| Resumable {
+                            session_id: id.to_owned(),
+                            url: payload["d"]["resume_gateway_url"].as_str().map_or_else(
+                                || url.split("/?").next().unwrap_or(&url).to_owned(),
+                                str::to_owned,
+                            ),
+                            seq: sequence,
+                            me: me.clone(),
+                        });
                         backoff.reset();
                         eprintln!("discord gateway: ready");
+                    } else if t == "RESUMED" {
+                        backoff.reset();
+                        eprintln!("discord gateway: resumed");
                     } else if let Some(counted) = self.interpret(t, &payload["d"], me.as_deref()) {
                         let _ = tx.send(counted);
                     }
@@ -215,6 +278,20 @@ impl GatewaySettings {
             }
         }
     }
+}
+
+/// The resume state, usable even if a holder panicked (it is plain data).
+fn lock(resume: &Mutex<Option<Resumable>>) -> std::sync::MutexGuard<'_, Option<Resumable>> {
+    resume.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A random part of `every`, from the clock's nanoseconds (no need for a
+/// strong random source: it only spreads first heartbeats out).
+fn jitter(every: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    every.mul_f64(f64::from(nanos % 1000) / 1000.0)
 }
 
 /// Close codes Discord documents as final: authentication failed (4004),

@@ -3,8 +3,13 @@
 //! (else closes 4004 "Authentication failed") and the
 //! `GUILD_MESSAGE_REACTIONS` intent (else closes 4013 "Invalid intent(s)"),
 //! sends READY, acks every heartbeat (op 1 → op 11) and sends the
-//! dispatches a test pushes, with increasing sequence numbers. Everything
-//! a client sends is recorded.
+//! dispatches a test pushes, with increasing sequence numbers. Each session
+//! keeps its dispatches, so a client that lost its connection can RESUME
+//! (op 6 with `session_id` and the last `seq` it saw): the fake replays what
+//! came after that and sends RESUMED, as Discord does; an unknown session
+//! gets Invalid Session (op 9, `d: false`). Dispatches pushed while a
+//! session has no connection wait in its log. Everything a client sends is
+//! recorded.
 
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -24,8 +29,17 @@ const HEARTBEAT_MS: u64 = 41_250;
 /// What a test sends down an identified connection.
 #[derive(Debug)]
 pub(super) enum Outbound {
-    Dispatch(String, Value),
+    /// A dispatch with its sequence number.
+    Dispatch(u64, String, Value),
     Close(u16, String),
+}
+
+/// One gateway session: what was dispatched to it, and its connection.
+#[derive(Debug, Default)]
+pub(crate) struct Session {
+    log: Vec<(u64, String, Value)>,
+    next_seq: u64,
+    connection: Option<mpsc::UnboundedSender<Outbound>>,
 }
 
 /// Accepts gateway connections.
@@ -73,6 +87,9 @@ async fn connection(
         }
     };
     fake.inner().gateway_received.push(identify.clone());
+    if identify["op"] == 6 {
+        return resume(ws, fake, &identify).await;
+    }
     if identify["op"] != 2 || identify["d"]["token"].as_str() != Some(fake.token.as_str()) {
         ws.send(close(4004, "Authentication failed")).await?;
         return Ok(());
@@ -82,28 +99,93 @@ async fn connection(
         ws.send(close(4013, "Invalid intent(s)")).await?;
         return Ok(());
     }
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let session = {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let id = {
         let mut inner = fake.inner();
-        inner.gateway_sessions.push(tx);
-        inner.gateway_sessions.len()
+        let identified = inner
+            .gateway_received
+            .iter()
+            .filter(|p| p["op"] == 2)
+            .count();
+        let id = format!("fake-session-{identified}");
+        inner.gateway_sessions.insert(
+            id.clone(),
+            Session {
+                log: Vec::new(),
+                next_seq: 2,
+                connection: Some(tx),
+            },
+        );
+        id
     };
-    let mut sequence = 1;
-    let ready = json!({ "op": 0, "t": "READY", "s": sequence, "d": {
+    let ready = json!({ "op": 0, "t": "READY", "s": 1, "d": {
         "v": 10,
         "user": { "id": BOT_USER.to_string(), "username": "gantry", "discriminator": "0", "bot": true },
         "guilds": [],
-        "session_id": format!("fake-session-{session}"),
+        "session_id": id,
         "resume_gateway_url": fake.gateway_url(),
         "application": { "id": fake.application_id.to_string(), "flags": 0 },
     }});
     ws.send(text(&ready)).await?;
+    serve_session(ws, fake, rx).await
+}
+
+/// Op 6: picks the session up where the client's `seq` left it.
+async fn resume(
+    mut ws: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    fake: FakeDiscord,
+    resume: &Value,
+) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    if resume["d"]["token"].as_str() != Some(fake.token.as_str()) {
+        ws.send(close(4004, "Authentication failed")).await?;
+        return Ok(());
+    }
+    let id = resume["d"]["session_id"].as_str().unwrap_or_default();
+    let seen = resume["d"]["seq"].as_u64().unwrap_or(0);
+    let (tx, rx) = mpsc::unbounded_channel();
+    let missed = {
+        let mut inner = fake.inner();
+        match inner.gateway_sessions.get_mut(id) {
+            Some(session) => {
+                session.connection = Some(tx);
+                Some(
+                    session
+                        .log
+                        .iter()
+                        .filter(|(s, _, _)| *s > seen)
+                        .cloned()
+                        .collect::<Vec<_>>(),
+                )
+            }
+            None => None,
+        }
+    };
+    let Some(missed) = missed else {
+        ws.send(text(&json!({ "op": 9, "d": false }))).await?;
+        return Ok(());
+    };
+    for (s, t, d) in missed {
+        ws.send(text(&json!({ "op": 0, "t": t, "s": s, "d": d })))
+            .await?;
+    }
+    ws.send(text(
+        &json!({ "op": 0, "t": "RESUMED", "s": null, "d": null }),
+    ))
+    .await?;
+    serve_session(ws, fake, rx).await
+}
+
+/// Sends what the session is dispatched and answers heartbeats.
+async fn serve_session(
+    mut ws: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    fake: FakeDiscord,
+    mut rx: mpsc::UnboundedReceiver<Outbound>,
+) -> Result<(), tokio_tungstenite::tungstenite::Error> {
     loop {
         tokio::select! {
             out = rx.recv() => match out {
-                Some(Outbound::Dispatch(t, d)) => {
-                    sequence += 1;
-                    ws.send(text(&json!({ "op": 0, "t": t, "s": sequence, "d": d }))).await?;
+                Some(Outbound::Dispatch(s, t, d)) => {
+                    ws.send(text(&json!({ "op": 0, "t": t, "s": s, "d": d }))).await?;
                 }
                 Some(Outbound::Close(code, reason)) => {
                     ws.send(close(code, &reason)).await?;
@@ -142,28 +224,48 @@ impl FakeDiscord {
         self.inner().gateway_received.clone()
     }
 
-    /// Open, identified gateway connections.
+    /// Open gateway connections (identified or resumed).
     pub fn gateway_sessions(&self) -> usize {
-        let mut inner = self.inner();
-        inner.gateway_sessions.retain(|s| !s.is_closed());
-        inner.gateway_sessions.len()
-    }
-
-    /// Sends dispatch `t` with payload `d` to every identified connection;
-    /// answers how many it reached.
-    pub fn dispatch(&self, t: &str, d: Value) -> usize {
-        let inner = self.inner();
-        inner
+        self.inner()
             .gateway_sessions
-            .iter()
-            .filter(|s| s.send(Outbound::Dispatch(t.to_owned(), d.clone())).is_ok())
+            .values()
+            .filter(|s| s.connection.as_ref().is_some_and(|c| !c.is_closed()))
             .count()
     }
 
-    /// Closes every identified connection with `code`.
+    /// Sends dispatch `t` with payload `d` to every session that is
+    /// connected or may resume; answers how many were connected. A
+    /// session without a connection keeps it for its RESUME.
+    pub fn dispatch(&self, t: &str, d: Value) -> usize {
+        let mut inner = self.inner();
+        let mut reached = 0;
+        for session in inner.gateway_sessions.values_mut() {
+            let seq = session.next_seq;
+            session.next_seq += 1;
+            session.log.push((seq, t.to_owned(), d.clone()));
+            if let Some(c) = &session.connection {
+                if c.send(Outbound::Dispatch(seq, t.to_owned(), d.clone()))
+                    .is_ok()
+                {
+                    reached += 1;
+                }
+            }
+        }
+        reached
+    }
+
+    /// Closes every connection with `code`. Their sessions stay resumable,
+    /// except after 4007 (invalid seq) and 4009 (session timed out), which
+    /// end them as Discord does.
     pub fn close_gateway(&self, code: u16, reason: &str) {
-        for s in &self.inner().gateway_sessions {
-            let _ = s.send(Outbound::Close(code, reason.to_owned()));
+        let mut inner = self.inner();
+        for session in inner.gateway_sessions.values_mut() {
+            if let Some(c) = session.connection.take() {
+                let _ = c.send(Outbound::Close(code, reason.to_owned()));
+            }
+        }
+        if matches!(code, 4007 | 4009) {
+            inner.gateway_sessions.clear();
         }
     }
 

@@ -89,8 +89,9 @@ struct Inner {
     interactions_url: Option<String>,
     /// Payloads clients sent the gateway.
     gateway_received: Vec<Value>,
-    /// Identified gateway connections.
-    gateway_sessions: Vec<tokio::sync::mpsc::UnboundedSender<gateway::Outbound>>,
+    /// Gateway sessions by id: their dispatch log (for RESUME) and open
+    /// connection.
+    gateway_sessions: std::collections::BTreeMap<String, gateway::Session>,
     /// Heartbeat interval Hello asks for.
     heartbeat_ms: Option<u64>,
 }
