@@ -182,7 +182,15 @@ impl Engine {
         };
         match policy::decide(Some(person), command, &self.config, &facts, self.now()) {
             Decision::Deny(reason) => {
-                let denied = self.apply(&request, Event::Deny { reason }, actor).await?;
+                let denied = self
+                    .apply(
+                        &request,
+                        Event::Deny {
+                            reason: reason.to_string(),
+                        },
+                        actor,
+                    )
+                    .await?;
                 Ok(self.ended(&denied))
             }
             Decision::Allow { override_note } => {

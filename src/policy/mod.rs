@@ -8,6 +8,10 @@
 #[cfg(test)]
 mod tests;
 
+mod denial;
+
+pub use denial::Denial;
+
 use std::time::Duration;
 
 use crate::command::{Command, GitRef};
@@ -69,7 +73,7 @@ pub enum Decision {
         override_note: Option<String>,
     },
     /// No, and why.
-    Deny(String),
+    Deny(Denial),
 }
 
 /// Commands anyone may run, even an identity config does not know.
@@ -92,9 +96,7 @@ pub fn decide(
         return allow();
     }
     let Some(person) = person else {
-        return Decision::Deny(
-            "Gantry does not know you yet; ask an admin to add your identity (see `whoami`) to config".into(),
-        );
+        return Decision::Deny(Denial::UnknownPerson);
     };
     let admin = person.has_any_role(&config.admin_roles);
     match command {
@@ -123,10 +125,9 @@ pub fn decide(
         },
         Command::Build { .. } => {
             if person.roles.is_empty() {
-                Decision::Deny(format!(
-                    "{} holds no role, so cannot start builds",
-                    person.id
-                ))
+                Decision::Deny(Denial::NoRole {
+                    person: person.id.to_string(),
+                })
             } else {
                 allow()
             }
@@ -138,7 +139,7 @@ pub fn decide(
                 .find(|e| matches!(e.target, crate::config::Target::Preview { .. }));
             match preview {
                 Some(env) => may_request(person, env).unwrap_or_else(allow),
-                None => Decision::Deny("no environment in config makes previews".into()),
+                None => Decision::Deny(Denial::NoPreviewEnvironment),
             }
         }
         Command::Lock { env, .. } => match env_of(config, env.as_str()) {
@@ -149,12 +150,14 @@ pub fn decide(
             Err(deny) => deny,
         },
         Command::Unlock { env } => match &facts.lock {
-            None => Decision::Deny(format!("{env} is not locked")),
+            None => Decision::Deny(Denial::NotLocked {
+                env: env.to_string(),
+            }),
             Some(lock) if admin || lock.holder == person.id.as_str() => allow(),
-            Some(lock) => Decision::Deny(format!(
-                "{env} is locked by {}; only they or an admin can unlock it",
-                lock.holder
-            )),
+            Some(lock) => Decision::Deny(Denial::LockedByOther {
+                env: env.to_string(),
+                holder: lock.holder.clone(),
+            }),
         },
     }
 }
@@ -166,38 +169,37 @@ fn allow() -> Decision {
 }
 
 fn env_of<'c>(config: &'c Config, name: &str) -> Result<&'c Environment, Decision> {
-    config
-        .env(name)
-        .ok_or_else(|| Decision::Deny(format!("there is no environment `{name}`")))
+    config.env(name).ok_or_else(|| {
+        Decision::Deny(Denial::UnknownEnvironment {
+            name: name.to_owned(),
+        })
+    })
 }
 
 fn may_request(person: &Person, env: &Environment) -> Option<Decision> {
     if person.has_any_role(&env.requesters) {
         return None;
     }
-    let roles: Vec<&str> = env.requesters.iter().map(RoleName::as_str).collect();
-    Some(Decision::Deny(format!(
-        "{} may not request changes to {}; that needs one of: {}",
-        person.id,
-        env.name,
-        roles.join(", ")
-    )))
+    Some(Decision::Deny(Denial::NotRequester {
+        person: person.id.to_string(),
+        env: env.name.to_string(),
+        roles: env
+            .requesters
+            .iter()
+            .map(|r| r.as_str().to_owned())
+            .collect(),
+    }))
 }
 
 fn locked(env: &Environment, facts: &Facts) -> Option<Decision> {
     facts.lock.as_ref().map(|lock| {
-        Decision::Deny(format!(
-            "{} is locked by {} since {}: {}",
-            env.name,
-            lock.holder,
-            humantime::format_rfc3339_seconds(unix_time(lock.since)),
-            lock.reason
-        ))
+        Decision::Deny(Denial::Locked {
+            env: env.name.to_string(),
+            holder: lock.holder.clone(),
+            since: lock.since,
+            reason: lock.reason.clone(),
+        })
     })
-}
-
-fn unix_time(seconds: i64) -> std::time::SystemTime {
-    std::time::UNIX_EPOCH + Duration::from_secs(seconds.max(0).unsigned_abs())
 }
 
 fn deploy_like(
@@ -214,16 +216,17 @@ fn deploy_like(
     }
     match (&env.promote_from, promoted_from, reference) {
         (Some(source), None, _) => {
-            return Decision::Deny(format!(
-                "{} takes only promotions from {source}: `promote from {source} to {}`",
-                env.name, env.name
-            ))
+            return Decision::Deny(Denial::PromotionsOnly {
+                env: env.name.to_string(),
+                source: source.to_string(),
+            })
         }
         (Some(source), Some(from), _) if source.as_str() != from => {
-            return Decision::Deny(format!(
-                "{} takes promotions only from {source}, not from {from}",
-                env.name
-            ))
+            return Decision::Deny(Denial::WrongSource {
+                env: env.name.to_string(),
+                source: source.to_string(),
+                from: from.to_owned(),
+            })
         }
         (_, None, Some(reference)) => {
             if let Some(deny) = ref_allowed(env, reference) {
@@ -233,10 +236,9 @@ fn deploy_like(
         _ => {}
     }
     if env.require_green_ci && !facts.defer_checks && facts.checks_passed != Some(true) {
-        return Decision::Deny(format!(
-            "{} needs a commit whose checks have passed; they have not",
-            env.name
-        ));
+        return Decision::Deny(Denial::ChecksNotPassed {
+            env: env.name.to_string(),
+        });
     }
     if let Some(deny) = locked(env, facts) {
         return deny;
@@ -244,7 +246,10 @@ fn deploy_like(
     let mut override_note = None;
     if let Some(window) = env.freeze_at(now) {
         if !person.has_any_role(&config.break_glass_roles) {
-            return Decision::Deny(format!("{} is frozen: {}", env.name, window.reason()));
+            return Decision::Deny(Denial::Frozen {
+                env: env.name.to_string(),
+                reason: window.reason().to_string(),
+            });
         }
         override_note = Some(format!(
             "{} overrode the freeze on {} ({}) with a break-glass role",
@@ -278,16 +283,16 @@ fn ref_allowed(env: &Environment, reference: &GitRef) -> Option<Decision> {
     let patterns: Vec<&str> = env.refs.iter().map(|p| p.as_str()).collect();
     match reference {
         GitRef::Name(name) if env.allows_ref(name) => None,
-        GitRef::Name(name) => Some(Decision::Deny(format!(
-            "{} takes only refs matching {}; `{name}` does not match",
-            env.name,
-            patterns.join(", ")
-        ))),
+        GitRef::Name(name) => Some(Decision::Deny(Denial::RefNotAllowed {
+            env: env.name.to_string(),
+            patterns: patterns.iter().map(|p| (*p).to_owned()).collect(),
+            name: name.to_string(),
+        })),
         _ if patterns.contains(&"**") => None,
-        other => Some(Decision::Deny(format!(
-            "{} takes only refs matching {}; name the branch or tag instead of `{other}`",
-            env.name,
-            patterns.join(", ")
-        ))),
+        other => Some(Decision::Deny(Denial::RefNotNamed {
+            env: env.name.to_string(),
+            patterns: patterns.iter().map(|p| (*p).to_owned()).collect(),
+            shown: other.to_string(),
+        })),
     }
 }

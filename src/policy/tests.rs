@@ -110,9 +110,9 @@ fn green() -> Facts {
     }
 }
 
-fn denied(decision: &Decision) -> &str {
+fn denied(decision: &Decision) -> String {
     match decision {
-        Decision::Deny(why) => why,
+        Decision::Deny(why) => why.to_string(),
         other => panic!("expected a denial, got {other:?}"),
     }
 }
@@ -204,6 +204,13 @@ fn green_ci_is_required_where_configured() {
     };
     let d = decide_for(Some("alice"), "deploy main to staging", &red, NOW);
     assert!(denied(&d).contains("checks have passed"), "{d:?}");
+    // Callers branch on the reason, not on its words.
+    assert_eq!(
+        d,
+        Decision::Deny(Denial::ChecksNotPassed {
+            env: "staging".into()
+        })
+    );
     let unknown = Facts::default();
     assert!(matches!(
         decide_for(Some("alice"), "deploy main to staging", &unknown, NOW),
