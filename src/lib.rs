@@ -12,6 +12,7 @@ pub mod config;
 pub mod engine;
 pub mod inbound;
 pub mod json_keys;
+pub mod logging;
 pub mod names;
 pub mod policy;
 pub mod sandbox;

@@ -504,3 +504,43 @@ fn a_wrong_token_is_unauthorised_naming_the_service_never_the_token() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn serve_logs_json_lines_with_structured_fields() {
+    use std::io::{BufRead, BufReader};
+    let sandbox = Sandbox::start(5);
+    let mut child = process::gantry()
+        .env("GANTRY_LOG_FORMAT", "json")
+        .args([
+            "serve",
+            "--config",
+            sandbox.config(),
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+        ])
+        .arg(sandbox.data())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut logged = Vec::new();
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        assert!(!line.contains("panicked"), "{line}");
+        if line.starts_with("gantry listening on http://") {
+            break;
+        }
+        logged.push(line);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let recovered = logged
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["fields"]["message"] == "recovered")
+        .unwrap_or_else(|| panic!("no JSON `recovered` line in {logged:#?}"));
+    assert_eq!(recovered["level"], "INFO", "{recovered}");
+    assert_eq!(recovered["fields"]["interrupted"], 0, "{recovered}");
+    assert!(recovered["timestamp"].is_string(), "{recovered}");
+}

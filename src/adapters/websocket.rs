@@ -64,12 +64,12 @@ where
     loop {
         match session(backoff.clone()).await {
             Ended::Fatal(why) => {
-                eprintln!("{name}: stopped: {why}");
+                tracing::error!(transport = name, reason = %why, "stopped");
                 return;
             }
             Ended::Retry(why) | Ended::Closed(_, why) => {
                 let wait = backoff.take();
-                eprintln!("{name}: {why}; reconnecting in {wait:?}");
+                tracing::warn!(transport = name, reason = %why, wait_ms = wait.as_millis() as u64, "reconnecting");
                 tokio::time::sleep(wait).await;
             }
         }
@@ -103,7 +103,7 @@ where
         // Slack's envelopes and Discord's frames are strict JSON too: a
         // message with a key twice is dropped, never half-read.
         if let Err(e) = crate::json_keys::check_unique_keys(text.as_bytes()) {
-            eprintln!("websocket: dropped a message: {e}");
+            tracing::warn!(error = %e, "dropped a websocket message");
             continue;
         }
         if let Ok(value) = serde_json::from_str(&text) {

@@ -53,6 +53,7 @@ pub struct DemoArgs {
 
 /// Plays the story and checks it.
 pub fn run(args: &DemoArgs) -> ExitCode {
+    crate::logging::init(crate::logging::LogFormat::Text);
     if let Err(e) = prepare(&args.data) {
         return fail(e);
     }

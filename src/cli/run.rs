@@ -37,6 +37,7 @@ pub struct RunArgs {
 
 /// Runs one command and prints the progress messages and the reply.
 pub fn run(args: &RunArgs) -> ExitCode {
+    crate::logging::init(crate::logging::LogFormat::Text);
     let grammar = match grammar() {
         Ok(g) => g,
         Err(code) => return code,

@@ -55,6 +55,7 @@ pub fn run(args: &SandboxArgs) -> ExitCode {
 }
 
 fn run_up(args: &UpArgs) -> ExitCode {
+    crate::logging::init(crate::logging::LogFormat::Text);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

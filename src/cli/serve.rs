@@ -34,10 +34,21 @@ pub struct ServeArgs {
     /// Milliseconds per simulated rollout step in the sandbox.
     #[arg(long, default_value_t = 300, value_name = "MS")]
     tick_ms: u64,
+    /// How log lines on standard error look: `text`, or `json` (one object
+    /// per line, with the request's span fields) for a log pipeline.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "text",
+        env = "GANTRY_LOG_FORMAT",
+        value_name = "FORMAT"
+    )]
+    log_format: crate::logging::LogFormat,
 }
 
 /// Starts the server and runs until SIGTERM or Ctrl-C.
 pub fn run(args: &ServeArgs) -> ExitCode {
+    crate::logging::init(args.log_format);
     let grammar = match grammar() {
         Ok(g) => Arc::new(g),
         Err(code) => return code,
@@ -77,11 +88,11 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         let store = Store::open(data).map_err(|e| e.to_string())?;
         let gantry = assemble(config, grammar, store, system_clock()).await?;
         let recovered = gantry.engine.recover().await.map_err(|e| e.to_string())?;
-        eprintln!(
-            "recovered: {} waiting, {} interrupted, {} expired",
-            recovered.resumed.len(),
-            recovered.interrupted.len(),
-            recovered.expired.len()
+        tracing::info!(
+            waiting = recovered.resumed.len(),
+            interrupted = recovered.interrupted.len(),
+            expired = recovered.expired.len(),
+            "recovered"
         );
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
@@ -97,7 +108,7 @@ pub fn run(args: &ServeArgs) -> ExitCode {
                 every.tick().await;
                 if let Ok(gone) = sweeper.sweep_previews().await {
                     for namespace in gone {
-                        eprintln!("preview {namespace} expired and was deleted");
+                        tracing::info!(%namespace, "preview expired and was deleted");
                     }
                 }
             }
@@ -139,5 +150,5 @@ pub(super) async fn shutdown() {
         () = ctrl_c => {},
         () = term => {},
     }
-    eprintln!("shutting down: finishing acknowledgements; requests in flight resume as interrupted on the next start");
+    tracing::info!("shutting down: finishing acknowledgements; requests in flight resume as interrupted on the next start");
 }

@@ -212,11 +212,32 @@ impl Engine {
         conversation: &Conversation,
         command: &Command,
     ) -> Reply {
-        // The semaphore is never closed, so a place always comes.
-        let _place = self.running.acquire().await.ok();
+        use tracing::Instrument as _;
         let person = self.config.person_for(identity);
         let actor = person.map_or_else(|| identity.to_string(), |p| p.id.to_string());
         let env = command_env(command);
+        let span = tracing::info_span!(
+            "command",
+            command = command.name().as_str(),
+            actor = %actor,
+            env = env.as_deref().unwrap_or("-"),
+        );
+        self.run_in_span(identity, conversation, command, person, actor, env)
+            .instrument(span)
+            .await
+    }
+
+    async fn run_in_span(
+        &self,
+        identity: &Identity,
+        conversation: &Conversation,
+        command: &Command,
+        person: Option<&crate::config::Person>,
+        actor: String,
+        env: Option<String>,
+    ) -> Reply {
+        // The semaphore is never closed, so a place always comes.
+        let _place = self.running.acquire().await.ok();
         let outcome = match (command, person) {
             (Command::Help { topic }, _) => Ok(self.help(*topic)),
             (Command::Status { env }, _) => self.status(env.as_ref()).await,
@@ -250,6 +271,12 @@ impl Engine {
             );
             Reply::refused(e)
         });
+        tracing::info!(
+            request = reply.request.map(|r| r.to_string()),
+            state = reply.state.map(|s| s.word()),
+            refused = reply.is_refused(),
+            "answered"
+        );
         // Everything the reply reports is durable before it is sent.
         match self.store.flush_group().await {
             Ok(()) => reply,

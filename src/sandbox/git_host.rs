@@ -283,7 +283,7 @@ fn run_ci(
         }
         for app in config.apps().iter().filter(|a| a.repo.to_string() == repo) {
             if let Err(e) = publish(registry, app, &branch, &sha) {
-                eprintln!("sandbox CI: cannot push the image of {repo}@{sha}: {e}");
+                tracing::warn!(%repo, %sha, error = %e, "sandbox CI cannot push the image");
             }
         }
     }
@@ -351,10 +351,7 @@ async fn sync_gitops(
             };
             if let Err(e) = cluster.set_image(&workload, &image, &stamp).await {
                 applied = false;
-                eprintln!(
-                    "sandbox Argo CD: cannot sync {} in {namespace}: {e}",
-                    app.name
-                );
+                tracing::warn!(app = %app.name, %namespace, error = %e, "sandbox Argo CD cannot sync");
             }
         }
         if applied {

@@ -51,7 +51,7 @@ pub async fn assemble(
         // Registering `/gantry` per guild is idempotent; Discord being
         // unreachable now must not keep Slack and GitHub down.
         if let Err(e) = rest.register_commands(&d.guild_ids).await {
-            eprintln!("warning: cannot register the Discord /gantry command yet: {e}");
+            tracing::warn!(error = %e, "cannot register the Discord /gantry command yet");
         }
     }
     if let Some(discord) = &mut discord {

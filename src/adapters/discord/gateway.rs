@@ -266,10 +266,10 @@ impl GatewaySettings {
                             me: me.clone(),
                         });
                         backoff.reset();
-                        eprintln!("discord gateway: ready");
+                        tracing::info!(transport = "discord gateway", "ready");
                     } else if t == "RESUMED" {
                         backoff.reset();
-                        eprintln!("discord gateway: resumed");
+                        tracing::info!(transport = "discord gateway", "resumed");
                     } else if let Some(counted) = self.interpret(t, &payload["d"], me.as_deref()) {
                         let _ = tx.send(counted);
                     }

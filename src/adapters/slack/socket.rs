@@ -139,7 +139,7 @@ async fn session(settings: &SocketSettings, state: &Arc<ServerState>, backoff: &
         Err(_) => return Ended::Retry("no hello".into()),
     }
     backoff.reset();
-    eprintln!("slack socket mode: connected");
+    tracing::info!(transport = "slack socket mode", "connected");
     loop {
         let payload = match next_payload(&mut read, never).await {
             Ok(p) => p,
@@ -184,7 +184,7 @@ async fn envelope(state: &Arc<ServerState>, id: &str, envelope: &Value) -> Optio
     let payload = &envelope["payload"];
     if kind == "slash_commands" {
         let Ok(command) = serde_json::from_value::<SlashCommand>(payload.clone()) else {
-            eprintln!("slack socket mode: envelope {id} is not a slash command");
+            tracing::warn!(envelope = id, "Socket Mode envelope is not a slash command");
             return None;
         };
         // Recorded with its envelope id in the one dispatch.
@@ -205,7 +205,7 @@ async fn envelope(state: &Arc<ServerState>, id: &str, envelope: &Value) -> Optio
         crate::inbound::Once::Unavailable(e) => {
             // Not acknowledging would make Slack retry, but the ack goes out
             // regardless; the natural keys below still de-duplicate events.
-            eprintln!("slack socket mode: cannot record envelope {id}: {e}");
+            tracing::warn!(envelope = id, error = %e, "cannot record a Socket Mode envelope");
         }
     }
     let outcome = match kind {
@@ -217,7 +217,12 @@ async fn envelope(state: &Arc<ServerState>, id: &str, envelope: &Value) -> Optio
         _ => "ignored",
     };
     if !matches!(outcome, "accepted" | "ignored" | "duplicate") {
-        eprintln!("slack socket mode: {kind} envelope {id}: {outcome}");
+        tracing::warn!(
+            envelope = id,
+            kind,
+            outcome,
+            "Socket Mode envelope not handled"
+        );
     }
     None
 }
