@@ -155,9 +155,9 @@ impl Engine {
     }
 
     /// [`Engine::accept`] for a command the platform delivered with an id
-    /// (`delivery`): the delivery is recorded in the same write as the
-    /// command, so a delivery counts as seen exactly when its command is
-    /// recorded, and one that failed to be recorded may come again.
+    /// (`delivery`): the delivery is recorded with the command and made
+    /// durable in the same flush; a delivery whose command could not be
+    /// recorded is released, so it may come again.
     pub async fn accept_delivered(
         &self,
         delivery: Option<&str>,
@@ -271,12 +271,16 @@ impl Engine {
             );
             Reply::refused(e)
         });
-        tracing::info!(
-            request = reply.request.map(|r| r.to_string()),
-            state = reply.state.map(|s| s.word()),
-            refused = reply.is_refused(),
-            "answered"
-        );
+        // Requests and refusals are worth a line; answers to questions
+        // (help, status, whoami) would flood the log under load.
+        if reply.request.is_some() || reply.is_refused() {
+            tracing::info!(
+                request = reply.request.map(|r| r.to_string()),
+                state = reply.state.map(|s| s.word()),
+                refused = reply.is_refused(),
+                "answered"
+            );
+        }
         // Everything the reply reports is durable before it is sent.
         match self.store.flush_group().await {
             Ok(()) => reply,

@@ -2,10 +2,10 @@
 //! Socket Mode, the Discord gateway) hands an authenticated command here,
 //! with the platform's delivery id, and gets a typed answer back.
 //!
-//! The command and its delivery are recorded in one write
-//! ([`Engine::accept_delivered`]): a repeat is a [`Dispatched::Duplicate`],
-//! and a delivery whose command could not be recorded was not seen, so the
-//! platform's redelivery is taken. The work then runs in the background
+//! The command and its delivery are recorded together
+//! ([`Engine::accept_delivered`], flushed in one group commit): a repeat is
+//! a [`Dispatched::Duplicate`], and a delivery whose command could not be
+//! recorded is released again, so the platform's redelivery is taken. The work then runs in the background
 //! within the engine's bound; whatever it answers outside a request's
 //! progress message — a refusal above all — is posted where the command
 //! came from.

@@ -110,9 +110,9 @@ impl Store {
     }
 
     /// Appends an event and records `delivery` (a platform's delivery id,
-    /// first seen at `now`) in the same write: the delivery counts as seen
-    /// exactly when the event is stored. `None` when the delivery was seen
-    /// before (nothing is written).
+    /// first seen at `now`) with it: the delivery counts as seen when the
+    /// event is stored, and is released when the event cannot be. `None`
+    /// when the delivery was seen before (nothing is written).
     pub fn append_delivered(
         &self,
         event: NewEvent,
@@ -175,45 +175,52 @@ impl Store {
         Ok(Some(stored))
     }
 
-    /// Writes event `seq`, and the delivery when there is one, in one sled
-    /// transaction over the `audit` and `deliveries` trees.
+    /// Writes event `seq`, and the delivery when there is one. The delivery
+    /// is claimed first (a compare-and-swap, so a repeat writes nothing) and
+    /// released again when the event cannot be written, so a delivery whose
+    /// command was not recorded may come again. Both writes reach the disk
+    /// in the same flush, in this order. (A sled transaction over the two
+    /// trees would make them one write, at half the acknowledgement rate;
+    /// what is left is a crash between two in-memory writes while another
+    /// thread's flush runs, which can keep the claim without the event.)
     fn write_event(
         &self,
         seq: u64,
         bytes: &[u8],
         delivery: Option<(&str, i64)>,
     ) -> Result<Written, StoreError> {
-        use sled::transaction::{ConflictableTransactionError, TransactionError};
-        use sled::Transactional;
         let key = seq.to_be_bytes();
-        let Some((id, now)) = delivery else {
-            let swapped = self
+        if let Some((id, now)) = delivery {
+            let claimed = self
                 .inner
-                .audit
-                .compare_and_swap(key, None::<&[u8]>, Some(bytes))
-                .map_err(|e| io("write", "audit", &e))?;
-            return Ok(if swapped.is_ok() {
-                Written::Stored
-            } else {
-                Written::SeqTaken
-            });
+                .deliveries
+                .compare_and_swap(id, None::<&[u8]>, Some(&now.to_be_bytes()[..]))
+                .map_err(|e| io("write", "deliveries", &e))?;
+            if claimed.is_err() {
+                return Ok(Written::Repeat);
+            }
+        }
+        let release = || {
+            if let Some((id, _)) = delivery {
+                // Best effort: if even this fails the store is failing as a
+                // whole, and the caller reports that error.
+                let _ = self.inner.deliveries.remove(id);
+            }
         };
-        let outcome =
-            (&self.inner.audit, &self.inner.deliveries).transaction(|(audit, deliveries)| {
-                if deliveries.get(id)?.is_some() {
-                    return Err(ConflictableTransactionError::Abort(Written::Repeat));
-                }
-                if audit.get(key)?.is_some() {
-                    return Err(ConflictableTransactionError::Abort(Written::SeqTaken));
-                }
-                deliveries.insert(id, &now.to_be_bytes()[..])?;
-                audit.insert(&key[..], bytes)?;
-                Ok(())
-            });
-        match outcome {
-            Ok(()) => Ok(Written::Stored),
-            Err(TransactionError::Abort(written)) => Ok(written),
-            Err(TransactionError::Storage(e)) => Err(io("write", "audit+deliveries", &e)),
+        match self
+            .inner
+            .audit
+            .compare_and_swap(key, None::<&[u8]>, Some(bytes))
+        {
+            Ok(Ok(())) => Ok(Written::Stored),
+            Ok(Err(_)) => {
+                release();
+                Ok(Written::SeqTaken)
+            }
+            Err(e) => {
+                release();
+                Err(io("write", "audit", &e))
+            }
         }
     }
 
