@@ -142,22 +142,10 @@ impl Engine {
 
     /// Records, durably, that `identity` sent `command`: the acknowledgement
     /// a chat platform gets may follow this, and the work may not begin
-    /// without it.
-    pub async fn accept(
-        &self,
-        identity: &Identity,
-        conversation: &Conversation,
-        command: &Command,
-    ) -> Result<(), super::EngineError> {
-        self.accept_delivered(None, identity, conversation, command)
-            .await
-            .map(drop)
-    }
-
-    /// [`Engine::accept`] for a command the platform delivered with an id
-    /// (`delivery`): the delivery is recorded with the command and made
-    /// durable in the same flush; a delivery whose command could not be
-    /// recorded is released, so it may come again.
+    /// without it. With the platform's delivery id (`delivery`), the
+    /// delivery is recorded with the command and made durable in the same
+    /// flush; a delivery whose command could not be recorded is released,
+    /// so it may come again.
     pub async fn accept_delivered(
         &self,
         delivery: Option<&str>,
@@ -178,14 +166,13 @@ impl Engine {
             }
         }
         let actor = person.map_or_else(|| identity.to_string(), |p| p.id.to_string());
-        let event = crate::store::NewEvent {
-            time: self.now().saturating_mul(1000),
-            actor,
-            action: "command.received".to_owned(),
-            subject: command.name().as_str().to_owned(),
-            env: command_env(command),
-            details: json!({ "identity": identity, "text": command.to_string(), "conversation": conversation }),
-        };
+        let event = self.new_event(
+            &actor,
+            "command.received",
+            command.name().as_str(),
+            command_env(command).as_deref(),
+            json!({ "identity": identity, "text": command.to_string(), "conversation": conversation }),
+        );
         match delivery {
             None => {
                 self.store.append(event)?;
@@ -204,7 +191,7 @@ impl Engine {
         Ok(Accepted::New)
     }
 
-    /// Runs a command that [`Engine::accept`] has recorded, once one of
+    /// Runs a command that [`Engine::accept_delivered`] has recorded, once one of
     /// [`super::MAX_RUNNING`] places is free.
     pub async fn run_accepted(
         &self,

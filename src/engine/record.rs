@@ -19,15 +19,28 @@ impl Engine {
         env: Option<&str>,
         details: Value,
     ) -> Result<(), EngineError> {
-        self.store.append(NewEvent {
+        self.store
+            .append(self.new_event(actor, action, subject, env, details))?;
+        Ok(())
+    }
+
+    /// An audit event stamped with the engine's clock (milliseconds).
+    pub(super) fn new_event(
+        &self,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        env: Option<&str>,
+        details: Value,
+    ) -> NewEvent {
+        NewEvent {
             time: self.now().saturating_mul(1000),
             actor: actor.to_owned(),
             action: action.to_owned(),
             subject: subject.to_owned(),
             env: env.map(str::to_owned),
             details,
-        })?;
-        Ok(())
+        }
     }
 
     /// Applies an event to a request, writes the request and its audit

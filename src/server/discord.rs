@@ -190,20 +190,9 @@ async fn handle(state: &Arc<ServerState>, request: Request<Body>) -> Answer {
             )
             .await
         }
-        3 => match crate::inbound::once(state.engine.store(), &delivery, now) {
-            crate::inbound::Once::First => button(state, &interaction, identity, conversation),
-            crate::inbound::Once::Duplicate => {
-                state.metrics.duplicate(ROUTE);
-                plain("duplicate", StatusCode::OK, "duplicate")
-            }
-            crate::inbound::Once::Unavailable(e) => (
-                "store_error",
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!("cannot record the interaction: {e}"),
-                )
-                    .into_response(),
-            ),
+        3 => match super::repeat_answer(state, ROUTE, &delivery) {
+            None => button(state, &interaction, identity, conversation),
+            Some(repeat) => repeat,
         },
         _ => plain(
             "unsupported",
@@ -235,8 +224,8 @@ async fn command(
         Ok(parsed) => parsed,
         Err(e) => return ephemeral("parse_error", &e.to_string()),
     };
-    // Durable before the acknowledgement, in the same write as the
-    // interaction id: a repeat does nothing, a failure may come again.
+    // Durable before the acknowledgement, together with the interaction
+    // id: a repeat does nothing, a failure may come again.
     match state
         .engine
         .accept_delivered(Some(delivery), &identity, &conversation, &parsed)

@@ -138,7 +138,6 @@ async fn handle(state: &Arc<ServerState>, request: Request<Body>) -> (&'static s
             ),
         );
     };
-    let now = (state.clock)();
     let key = format!("github:{delivery}");
     let Ok(payload) = serde_json::from_slice::<Value>(&bytes) else {
         return (
@@ -149,14 +148,14 @@ async fn handle(state: &Arc<ServerState>, request: Request<Body>) -> (&'static s
     // Events that act without a command are recorded as seen first; a
     // command is recorded with its delivery when it is accepted.
     if matches!(event, "pull_request" | "pull_request_review") {
-        if let Some(repeat) = seen_before(state, &key, now) {
+        if let Some(repeat) = super::repeat_answer(state, ROUTE, &key) {
             return repeat;
         }
     }
     match event {
         "ping" => ("ping", answer(StatusCode::OK, "pong")),
         "issue_comment" => match serde_json::from_value(payload) {
-            Ok(event) => comment(state, github, event, &key, now).await,
+            Ok(event) => comment(state, github, event, &key).await,
             Err(_) => (
                 "bad_request",
                 answer(StatusCode::BAD_REQUEST, "not an issue_comment payload"),
@@ -199,30 +198,11 @@ pub(super) fn identity_for(state: &ServerState, user: &User) -> Option<Identity>
     })
 }
 
-/// `None` the first time delivery `key` is seen, else the answer to send.
-fn seen_before(state: &ServerState, key: &str, now: i64) -> Option<(&'static str, Response)> {
-    match crate::inbound::once(state.engine.store(), key, now) {
-        crate::inbound::Once::First => None,
-        crate::inbound::Once::Duplicate => {
-            state.metrics.duplicate(ROUTE);
-            Some(("duplicate", answer(StatusCode::OK, "duplicate")))
-        }
-        crate::inbound::Once::Unavailable(e) => Some((
-            "store_error",
-            answer(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &format!("cannot record the delivery: {e}"),
-            ),
-        )),
-    }
-}
-
 async fn comment(
     state: &Arc<ServerState>,
     github: &GithubInbound,
     event: CommentEvent,
     key: &str,
-    now: i64,
 ) -> (&'static str, Response) {
     if event.action != "created" {
         return (
@@ -257,10 +237,10 @@ async fn comment(
     let command = match parsed {
         Ok(None) => return ("no_command", answer(StatusCode::OK, "no command")),
         Ok(Some(command)) => command,
-        Err(_) if seen_before(state, key, now).is_some() => {
-            return ("duplicate", answer(StatusCode::OK, "duplicate"))
-        }
         Err(e) => {
+            if let Some(repeat) = super::repeat_answer(state, ROUTE, key) {
+                return repeat;
+            }
             let text = format!("{}: {e}", user.login);
             tokio::spawn(async move { engine.say(&place, &text).await });
             return (
@@ -270,7 +250,7 @@ async fn comment(
         }
     };
     let Some(identity) = identity_for(state, &user) else {
-        if let Some(repeat) = seen_before(state, key, now) {
+        if let Some(repeat) = super::repeat_answer(state, ROUTE, key) {
             return repeat;
         }
         let text = format!(
@@ -291,10 +271,10 @@ async fn comment(
     };
     let command = match for_this_repo(state, command, &repo) {
         Ok(command) => command,
-        Err(_) if seen_before(state, key, now).is_some() => {
-            return ("duplicate", answer(StatusCode::OK, "duplicate"))
-        }
         Err(text) => {
+            if let Some(repeat) = super::repeat_answer(state, ROUTE, key) {
+                return repeat;
+            }
             tokio::spawn(async move { engine.say(&place, &text).await });
             return (
                 "wrong_repo",
@@ -302,9 +282,9 @@ async fn comment(
             );
         }
     };
-    // Durable before the acknowledgement, in the same write as the delivery
-    // id: a crash after 200 leaves the command in the audit trail, and a
-    // delivery that could not be recorded is taken when GitHub sends it again.
+    // Durable before the acknowledgement, together with the delivery id: a
+    // crash after 200 leaves the command in the audit trail, and a delivery
+    // that could not be recorded is taken when GitHub sends it again.
     match engine
         .accept_delivered(Some(key), &identity, &place, &command)
         .await

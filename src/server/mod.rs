@@ -142,3 +142,27 @@ pub fn slack_escape(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
 }
+
+/// Records a delivery: `None` the first time, else the answer to send
+/// (`duplicate`, or 503 when the store cannot record it).
+pub(crate) fn repeat_answer(
+    state: &ServerState,
+    route: &'static str,
+    key: &str,
+) -> Option<(&'static str, Response)> {
+    match crate::inbound::once(state.engine.store(), key, (state.clock)()) {
+        crate::inbound::Once::First => None,
+        crate::inbound::Once::Duplicate => {
+            state.metrics.duplicate(route);
+            Some(("duplicate", (StatusCode::OK, "duplicate").into_response()))
+        }
+        crate::inbound::Once::Unavailable(e) => Some((
+            "store_error",
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("cannot record the delivery: {e}"),
+            )
+                .into_response(),
+        )),
+    }
+}

@@ -61,30 +61,6 @@ async fn verified(
     Ok(bytes)
 }
 
-/// Records a delivery: `None` the first time, else the answer to send
-/// (`duplicate`, or 503 when the store cannot record it).
-fn repeat_answer(
-    state: &ServerState,
-    route: &'static str,
-    key: &str,
-) -> Option<(&'static str, Response)> {
-    match crate::inbound::once(state.engine.store(), key, (state.clock)()) {
-        crate::inbound::Once::First => None,
-        crate::inbound::Once::Duplicate => {
-            state.metrics.duplicate(route);
-            Some(("duplicate", (StatusCode::OK, "duplicate").into_response()))
-        }
-        crate::inbound::Once::Unavailable(e) => Some((
-            "store_error",
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("cannot record the delivery: {e}"),
-            )
-                .into_response(),
-        )),
-    }
-}
-
 #[derive(Debug, Deserialize)]
 struct Envelope {
     #[serde(rename = "type")]
@@ -153,7 +129,8 @@ pub(crate) fn handle_event(state: &Arc<ServerState>, bytes: &[u8]) -> (&'static 
                 .into_response(),
         );
     };
-    if let Some(answer) = repeat_answer(state, ROUTE, &format!("slack-event:{}", envelope.event_id))
+    if let Some(answer) =
+        super::repeat_answer(state, ROUTE, &format!("slack-event:{}", envelope.event_id))
     {
         return answer;
     }
@@ -281,7 +258,7 @@ pub(crate) fn handle_interaction_payload(
         payload["trigger_id"].as_str().unwrap_or_default(),
         action["action_ts"].as_str().unwrap_or_default()
     );
-    if let Some(answer) = repeat_answer(state, ROUTE, &key) {
+    if let Some(answer) = super::repeat_answer(state, ROUTE, &key) {
         return answer;
     }
     let meaning = match action["action_id"].as_str() {
