@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod adapters;
+pub mod chat;
 pub mod cli;
 pub mod command;
 pub mod config;
@@ -17,5 +18,6 @@ pub mod names;
 pub mod policy;
 pub mod sandbox;
 pub mod server;
+pub mod sockets;
 pub mod store;
 pub mod tls;

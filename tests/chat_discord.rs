@@ -558,7 +558,7 @@ async fn wrong_bot_token_is_unauthorised_and_reported() {
     )
     .unwrap();
     let conversation = gantry::engine::Conversation {
-        platform: "discord".into(),
+        platform: gantry::engine::Platform::Discord,
         channel: CHANNEL.to_string(),
     };
     use gantry::engine::Notifier as _;

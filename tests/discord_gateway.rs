@@ -8,11 +8,11 @@ use std::future::Future;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use gantry::adapters::discord::gateway::{GatewaySettings, INTENTS};
 use gantry::config::Secret;
 use gantry::engine::{Conversation, Request, State};
 use gantry::names::Identity;
 use gantry::sandbox::discord::{shown, FakeDiscord, FakeMessage, Origin};
+use gantry::sockets::discord::{GatewaySettings, INTENTS};
 use serde_json::json;
 use support::Harness;
 use tokio_tungstenite::tungstenite::Message;
@@ -101,7 +101,7 @@ impl Chat {
         let text = text.to_owned();
         tokio::spawn(async move {
             let conversation = Conversation {
-                platform: "discord".into(),
+                platform: gantry::engine::Platform::Discord,
                 channel: CHANNEL.to_string(),
             };
             engine.handle(&identity, &conversation, &text).await

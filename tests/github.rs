@@ -521,7 +521,7 @@ async fn an_approving_review_of_the_pinned_commit_approves() {
 async fn build(s: &Setup) -> gantry::engine::Reply {
     let who = "console:alice".parse().unwrap();
     let place = Conversation {
-        platform: "console".into(),
+        platform: gantry::engine::Platform::Console,
         channel: "deploys".into(),
     };
     s.engine.handle(&who, &place, "build feat-x").await

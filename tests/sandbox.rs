@@ -43,7 +43,7 @@ async fn sandbox() -> Sandbox {
 impl Sandbox {
     async fn say(&self, who: &str, text: &str) -> Reply {
         let conversation = Conversation {
-            platform: "console".into(),
+            platform: gantry::engine::Platform::Console,
             channel: "deploys".into(),
         };
         let identity = who.parse().unwrap();

@@ -9,7 +9,7 @@ use gantry::sandbox::slack::FakeSlack;
 
 fn deploys() -> Conversation {
     Conversation {
-        platform: "slack".into(),
+        platform: gantry::engine::Platform::Slack,
         channel: "C0DEPLOYS".into(),
     }
 }

@@ -10,11 +10,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gantry::adapters::slack::socket::{SocketMode, SocketSettings};
 use gantry::config::Secret;
 use gantry::engine::{Request, State};
 use gantry::sandbox::slack::FakeSlack;
 use gantry::server::{Metrics, ServerState, SlackInbound};
+use gantry::sockets::slack::{SocketMode, SocketSettings};
 use serde_json::{json, Value};
 use support::Harness;
 

@@ -6,5 +6,4 @@ pub mod kube;
 pub mod notify;
 pub mod registry;
 pub mod slack;
-pub(crate) mod websocket;
 pub mod wiring;

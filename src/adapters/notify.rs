@@ -7,19 +7,19 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::engine::ports::{MessageRef, Notifier, PortError};
-use crate::engine::Conversation;
+use crate::engine::{Conversation, Platform};
 use crate::names::RequestId;
 
 /// Routes every call by `conversation.platform`.
 #[derive(Default, Clone)]
 pub struct ByPlatform {
-    routes: BTreeMap<String, Arc<dyn Notifier>>,
+    routes: BTreeMap<Platform, Arc<dyn Notifier>>,
 }
 
 impl ByPlatform {
     /// Sends `platform`'s conversations to `notifier`.
-    pub fn with(mut self, platform: &str, notifier: Arc<dyn Notifier>) -> Self {
-        self.routes.insert(platform.to_owned(), notifier);
+    pub fn with(mut self, platform: Platform, notifier: Arc<dyn Notifier>) -> Self {
+        self.routes.insert(platform, notifier);
         self
     }
 

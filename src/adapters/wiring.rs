@@ -15,7 +15,7 @@ use super::registry::OciRegistry;
 use super::slack::SlackNotifier;
 use crate::config::{Config, GitopsSource, Strategy};
 use crate::engine::ports::{MessageRef, Notifier, PortError};
-use crate::engine::{Conversation, Ports};
+use crate::engine::{Conversation, Platform, Ports};
 
 /// The ports, plus the clients that inbound transports share with them.
 #[derive(Clone)]
@@ -43,8 +43,11 @@ pub fn ports(config: &Config) -> Result<Wired, String> {
     let registry = OciRegistry::from_config(config).map_err(|e| format!("the registry: {e}"))?;
     let cluster = KubeCluster::from_config(config);
     let mut notifier = ByPlatform::default()
-        .with("console", Arc::new(ConsoleNotifier))
-        .with("github", Arc::new(GithubNotifier::new(forge.clone())));
+        .with(Platform::Console, Arc::new(ConsoleNotifier))
+        .with(
+            Platform::Github,
+            Arc::new(GithubNotifier::new(forge.clone())),
+        );
     if let Some(slack) = &config.platforms().slack {
         let token = slack
             .bot_token
@@ -56,7 +59,7 @@ pub fn ports(config: &Config) -> Result<Wired, String> {
         } else {
             Arc::new(SlackNotifier::https(&slack.api_url, &token)?)
         };
-        notifier = notifier.with("slack", client);
+        notifier = notifier.with(Platform::Slack, client);
     }
     let mut discord_rest = None;
     if let Some(discord) = &config.platforms().discord {
@@ -69,7 +72,7 @@ pub fn ports(config: &Config) -> Result<Wired, String> {
             &token,
             discord.application_id,
         )?);
-        notifier = notifier.with("discord", rest.clone());
+        notifier = notifier.with(Platform::Discord, rest.clone());
         discord_rest = Some(rest);
     }
     Ok(Wired {

@@ -73,7 +73,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         Err(e) => return fail(format!("cannot start the runtime: {e}")),
     };
     let conversation = Conversation {
-        platform: "console".into(),
+        platform: crate::engine::Platform::Console,
         channel: "console".into(),
     };
     let text = args.text.join(" ");

@@ -156,7 +156,7 @@ impl Engine {
     pub async fn react(
         &self,
         identity: &Identity,
-        platform: &str,
+        platform: super::state::Platform,
         channel: &str,
         message_id: &str,
         reaction: Reaction,
@@ -178,7 +178,7 @@ impl Engine {
             }
         };
         let conversation = super::state::Conversation {
-            platform: platform.into(),
+            platform,
             channel: channel.into(),
         };
         Some(self.run(identity, &conversation, &command).await)

@@ -31,7 +31,7 @@ pub use handle::{Accepted, Outcome, Reply};
 pub use ports::{Cluster, Forge, Notifier, PortError, Registry};
 pub use readiness::{Check, PROBE_TIMEOUT};
 pub use state::{
-    transition, Action, Approval, ApprovalRule, Conversation, Event, Request, State,
+    transition, Action, Approval, ApprovalRule, Conversation, Event, Platform, Request, State,
     TransitionError,
 };
 

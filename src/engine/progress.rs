@@ -10,8 +10,8 @@ impl Engine {
     /// How people approve in the request's own platform, for its message.
     pub(super) fn approve_hint(&self, request: &Request) -> String {
         let platforms = self.config.platforms();
-        match request.conversation.platform.as_str() {
-            "slack" => {
+        match request.conversation.platform {
+            super::state::Platform::Slack => {
                 let emoji = platforms
                     .slack
                     .as_ref()
@@ -21,9 +21,11 @@ impl Engine {
                     request.id
                 )
             }
-            "discord" => format!("say `/gantry approve {}` or click Approve", request.id),
-            "github" => format!("comment `/gantry approve {}`", request.id),
-            _ => format!("say `approve {}`", request.id),
+            super::state::Platform::Discord => {
+                format!("say `/gantry approve {}` or click Approve", request.id)
+            }
+            super::state::Platform::Github => format!("comment `/gantry approve {}`", request.id),
+            super::state::Platform::Console => format!("say `approve {}`", request.id),
         }
     }
 
@@ -93,7 +95,7 @@ impl Engine {
     ) -> Result<(), crate::store::StoreError> {
         let conversation = &request.conversation;
         let record = StoredMessage {
-            platform: conversation.platform.clone(),
+            platform: conversation.platform.as_str().to_owned(),
             channel: conversation.channel.clone(),
             message_id: message_id.to_owned(),
         };
@@ -103,7 +105,7 @@ impl Engine {
             ..record
         };
         self.store.put_message(
-            &owner_key(&conversation.platform, &conversation.channel, message_id),
+            &owner_key(conversation.platform, &conversation.channel, message_id),
             &owner,
         )
     }
@@ -111,7 +113,7 @@ impl Engine {
     /// The request whose progress message this is, if any.
     pub fn request_for_message(
         &self,
-        platform: &str,
+        platform: super::state::Platform,
         channel: &str,
         message_id: &str,
     ) -> Option<crate::names::RequestId> {
@@ -124,7 +126,7 @@ impl Engine {
     }
 }
 
-fn owner_key(platform: &str, channel: &str, message_id: &str) -> String {
+fn owner_key(platform: super::state::Platform, channel: &str, message_id: &str) -> String {
     format!("owner/{platform}/{channel}/{message_id}")
 }
 

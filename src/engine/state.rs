@@ -138,11 +138,43 @@ pub struct Approval {
     pub policy_version: String,
 }
 
+/// Where a command came from and its answers go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    /// A Slack workspace.
+    Slack,
+    /// A Discord server.
+    Discord,
+    /// A GitHub pull request.
+    Github,
+    /// The command line (`gantry run`).
+    Console,
+}
+
+impl Platform {
+    /// The name stored and shown: `slack`, `discord`, `github`, `console`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Slack => "slack",
+            Platform::Discord => "discord",
+            Platform::Github => "github",
+            Platform::Console => "console",
+        }
+    }
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Where a request's progress is reported.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Conversation {
-    /// `slack`, `discord`, `github` or `console`.
-    pub platform: String,
+    /// The platform it is on.
+    pub platform: Platform,
     /// Channel id, or `owner/repo#123` for a pull request.
     pub channel: String,
 }

@@ -35,7 +35,7 @@ fn request() -> Request {
         requester: person("alice"),
         identity: identity("alice"),
         conversation: Conversation {
-            platform: "console".into(),
+            platform: crate::engine::Platform::Console,
             channel: "tty".into(),
         },
         sha: None,

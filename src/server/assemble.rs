@@ -5,13 +5,13 @@
 
 use std::sync::Arc;
 
-use crate::adapters::discord::gateway::GatewaySettings;
-use crate::adapters::slack::socket::{SocketMode, SocketSettings};
 use crate::adapters::wiring::{self, Wired};
 use crate::command::Grammar;
 use crate::config::{Config, Secret, SecretRef};
 use crate::engine::{Clock, Engine};
 use crate::server::{DiscordInbound, GithubInbound, Metrics, ServerState, SlackInbound};
+use crate::sockets::discord::GatewaySettings;
+use crate::sockets::slack::{SocketMode, SocketSettings};
 use crate::store::Store;
 
 /// A Gantry ready to serve.

@@ -175,7 +175,7 @@ async fn handle(state: &Arc<ServerState>, request: Request<Body>) -> Answer {
         return plain("bad_request", StatusCode::BAD_REQUEST, "malformed user id");
     };
     let conversation = Conversation {
-        platform: "discord".into(),
+        platform: crate::engine::Platform::Discord,
         channel: channel.clone(),
     };
     match interaction.kind {
@@ -282,9 +282,11 @@ fn button(
     let Some(message) = interaction.message["id"].as_str() else {
         return plain("bad_request", StatusCode::BAD_REQUEST, "no message");
     };
-    let owner = state
-        .engine
-        .request_for_message("discord", &conversation.channel, message);
+    let owner = state.engine.request_for_message(
+        crate::engine::Platform::Discord,
+        &conversation.channel,
+        message,
+    );
     if owner.is_none() || owner != id.parse::<RequestId>().ok() {
         return ephemeral("ignored", "this button is not on a request's message");
     }
@@ -294,7 +296,7 @@ fn button(
         let reply = engine
             .react(
                 &identity,
-                "discord",
+                crate::engine::Platform::Discord,
                 &conversation.channel,
                 &message,
                 meaning,

@@ -181,7 +181,7 @@ async fn handle(state: &Arc<ServerState>, request: Request<Body>) -> (&'static s
 
 pub(super) fn conversation(repo: &str, number: u64) -> Conversation {
     Conversation {
-        platform: "github".into(),
+        platform: crate::engine::Platform::Github,
         channel: format!("{repo}#{number}"),
     }
 }

@@ -135,13 +135,7 @@ fn state_label(state: crate::engine::State) -> &'static str {
     }
 }
 
-/// Escapes text for Slack so that it cannot mention anyone or form links:
-/// `&`, `<` and `>` become entities, as Slack's formatting rules require.
-pub fn slack_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
+pub use crate::chat::slack::escape as slack_escape;
 
 /// Records a delivery: `None` the first time, else the answer to send
 /// (`duplicate`, or 503 when the store cannot record it).

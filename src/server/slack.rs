@@ -185,7 +185,7 @@ pub(crate) async fn run_command(
         Err(e) => return ("parse_error", CommandAnswer::Ephemeral(e.to_string())),
     };
     let conversation = Conversation {
-        platform: "slack".into(),
+        platform: crate::engine::Platform::Slack,
         channel: command.channel_id,
     };
     // Durable before the acknowledgement: a crash after "on it" leaves the

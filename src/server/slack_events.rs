@@ -171,12 +171,18 @@ fn spawn_reaction(
     let engine = state.engine.clone();
     tokio::spawn(async move {
         if let Some(reply) = engine
-            .react(&identity, "slack", &channel, &ts, meaning)
+            .react(
+                &identity,
+                crate::engine::Platform::Slack,
+                &channel,
+                &ts,
+                meaning,
+            )
             .await
         {
             if reply.is_refused() {
                 let conversation = Conversation {
-                    platform: "slack".into(),
+                    platform: crate::engine::Platform::Slack,
                     channel,
                 };
                 engine.say(&conversation, &reply.text).await;

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use gantry::adapters::wiring;
 use gantry::command::Grammar;
-use gantry::engine::{Conversation, Engine, Reply, Request};
+use gantry::engine::{Conversation, Engine, Platform, Reply, Request};
 use gantry::names::RequestId;
 use gantry::sandbox::discord::FakeDiscord;
 use gantry::sandbox::slack::FakeSlack;
@@ -139,19 +139,19 @@ impl Harness {
 
     /// `who` (an identity such as `console:alice`) types `text` in #deploys.
     pub async fn say(&self, who: &str, text: &str) -> Reply {
-        self.say_in("console", "deploys", who, text).await
+        self.say_in(Platform::Console, "deploys", who, text).await
     }
 
     /// `who` types `text` in the sandbox Slack's #deploys, where the
     /// progress message then goes.
     pub async fn say_in_slack(&self, who: &str, text: &str) -> Reply {
-        self.say_in("slack", "C0DEPLOYS", who, text).await
+        self.say_in(Platform::Slack, "C0DEPLOYS", who, text).await
     }
 
-    async fn say_in(&self, platform: &str, channel: &str, who: &str, text: &str) -> Reply {
+    async fn say_in(&self, platform: Platform, channel: &str, who: &str, text: &str) -> Reply {
         let identity = who.parse().expect("identity");
         let conversation = Conversation {
-            platform: platform.into(),
+            platform,
             channel: channel.into(),
         };
         let run = self.engine.handle(&identity, &conversation, text);

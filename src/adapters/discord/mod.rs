@@ -14,8 +14,6 @@
 //! Edits of one message are coalesced: an edit still waiting when a newer
 //! one arrives is dropped, so a slow channel shows the latest state.
 
-pub mod gateway;
-
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,14 +33,9 @@ use crate::engine::ports::{MessageRef, Notifier, PortError};
 use crate::engine::Conversation;
 use crate::names::RequestId;
 
-/// Custom id prefix of the Approve button: `gantry_approve:R-7`.
-pub const APPROVE_BUTTON: &str = "gantry_approve";
-/// Custom id prefix of the Deny button: `gantry_deny:R-7`.
-pub const DENY_BUTTON: &str = "gantry_deny";
-/// The application command Gantry registers in each guild.
-pub const COMMAND: &str = "gantry";
-/// Its one string option, the command text.
-pub const TEXT_OPTION: &str = "text";
+pub use crate::chat::discord::{
+    escape as discord_escape, APPROVE_BUTTON, COMMAND, DENY_BUTTON, TEXT_OPTION,
+};
 /// Discord's base URL, which serenity's routes start with.
 pub const DISCORD_URL: &str = "https://discord.com";
 /// Longest message content Discord accepts, in characters.
@@ -53,12 +46,6 @@ pub const MAX_CONTENT: usize = 2000;
 const MAX_ATTEMPTS: u32 = 4;
 /// Timeout of one HTTP call.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Neutralises mentions: a zero-width space after every `@` stops
-/// `@everyone`, `@here`, `<@id>` and `<@&role>` from pinging anyone.
-pub fn discord_escape(text: &str) -> String {
-    text.replace('@', "@\u{200B}")
-}
 
 /// Escaped and cut to Discord's content limit.
 fn content(text: &str) -> String {

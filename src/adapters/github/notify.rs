@@ -10,7 +10,7 @@ use async_trait::async_trait;
 
 use super::GithubForge;
 use crate::engine::ports::{Forge, MessageRef, Notifier, PortError};
-use crate::engine::Conversation;
+use crate::engine::{Conversation, Platform};
 
 /// Posts, edits and reacts to pull request comments.
 pub struct GithubNotifier {
@@ -32,7 +32,7 @@ pub fn split_channel(conversation: &Conversation) -> Result<(&str, u64), PortErr
             conversation.channel
         ))
     };
-    if conversation.platform != "github" {
+    if conversation.platform != Platform::Github {
         return Err(PortError::Invalid(format!(
             "the GitHub notifier cannot post to {}",
             conversation.platform
@@ -114,7 +114,7 @@ mod tests {
     #[test]
     fn channels_name_a_pull_request() {
         let conv = |c: &str| Conversation {
-            platform: "github".into(),
+            platform: crate::engine::Platform::Github,
             channel: c.into(),
         };
         assert_eq!(
@@ -125,7 +125,7 @@ mod tests {
             assert!(split_channel(&conv(bad)).is_err(), "{bad}");
         }
         let slack = Conversation {
-            platform: "slack".into(),
+            platform: crate::engine::Platform::Slack,
             channel: "acme/web#12".into(),
         };
         assert!(split_channel(&slack).is_err());

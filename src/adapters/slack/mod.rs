@@ -3,8 +3,6 @@
 //! `reactions.add`. Approval messages carry Approve / Deny buttons (Block
 //! Kit). Text is escaped so that it can never mention or link anyone.
 
-pub mod socket;
-
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -12,21 +10,18 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 
+use crate::chat::slack::escape as slack_escape;
 use crate::config::Secret;
 use crate::engine::ports::{MessageRef, Notifier, PortError};
 use crate::engine::Conversation;
 use crate::names::RequestId;
-use crate::server::slack_escape;
 
 /// Most attempts for one call when Slack answers 429.
 const MAX_ATTEMPTS: u32 = 3;
 /// Longest wait Gantry accepts from a `Retry-After`.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 
-/// Action ids of the approval buttons, as the interactivity route expects them.
-pub const APPROVE_ACTION: &str = "gantry_approve";
-/// See [`APPROVE_ACTION`].
-pub const DENY_ACTION: &str = "gantry_deny";
+pub use crate::chat::slack::{APPROVE_ACTION, DENY_ACTION};
 
 /// What a Slack connector must be for the notifier.
 pub trait Connector: SlackClientHttpConnector + Send + Sync + 'static {}

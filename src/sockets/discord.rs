@@ -29,7 +29,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::adapters::websocket::{next_payload, reconnecting, Backoff, Ended, HELLO_TIMEOUT};
+use super::websocket::{next_payload, reconnecting, Backoff, Ended, HELLO_TIMEOUT};
 use crate::config::Secret;
 use crate::engine::{Conversation, Engine, Reaction};
 use crate::names::Identity;
@@ -306,7 +306,7 @@ async fn handle(engine: &Engine, counted: Counted) {
     let reply = engine
         .react(
             &counted.identity,
-            "discord",
+            crate::engine::Platform::Discord,
             &counted.channel,
             &counted.message,
             counted.reaction,
@@ -314,7 +314,7 @@ async fn handle(engine: &Engine, counted: Counted) {
         .await;
     if let Some(reply) = reply.filter(|r| r.is_refused()) {
         let conversation = Conversation {
-            platform: "discord".into(),
+            platform: crate::engine::Platform::Discord,
             channel: counted.channel,
         };
         engine.say(&conversation, &reply.text).await;

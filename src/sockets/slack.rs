@@ -20,7 +20,7 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::adapters::websocket::{next_payload, reconnecting, Backoff, Ended, HELLO_TIMEOUT};
+use super::websocket::{next_payload, reconnecting, Backoff, Ended, HELLO_TIMEOUT};
 use crate::config::Secret;
 use crate::engine::{system_clock, Engine};
 use crate::server::slack::{run_command, CommandAnswer, SlashCommand};
