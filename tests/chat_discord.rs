@@ -57,8 +57,12 @@ async fn start() -> Chat {
         slack: None,
         discord: Some(DiscordInbound {
             public_key: discord_key(&discord.public_key_hex()).unwrap(),
-            application_id: APP,
-            guild_ids: vec![GUILD],
+            settings: gantry::inbound::discord::Settings {
+                application_id: APP,
+                guild_ids: vec![GUILD],
+                approve_emoji: "✅".into(),
+                deny_emoji: "❌".into(),
+            },
             rest: Some(rest.clone()),
         }),
         github: None,

@@ -38,9 +38,11 @@ async fn start() -> Chat {
         engine: h.engine.clone(),
         slack: Some(SlackInbound {
             secrets: vec![Secret::new(SIGNING.into())],
-            team_ids: vec![TEAM.into()],
-            approve_reaction: "white_check_mark".into(),
-            deny_reaction: "x".into(),
+            settings: gantry::inbound::slack::Settings {
+                team_ids: vec![TEAM.into()],
+                approve_reaction: "white_check_mark".into(),
+                deny_reaction: "x".into(),
+            },
         }),
         discord: None,
         github: None,

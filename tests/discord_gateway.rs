@@ -12,6 +12,7 @@ use gantry::config::Secret;
 use gantry::engine::{Conversation, Request, State};
 use gantry::names::Identity;
 use gantry::sandbox::discord::{shown, FakeDiscord, FakeMessage, Origin};
+use gantry::server::{Metrics, ServerState};
 use gantry::sockets::discord::{GatewaySettings, INTENTS};
 use serde_json::json;
 use support::Harness;
@@ -45,10 +46,24 @@ fn settings(discord: &FakeDiscord, token: &str) -> GatewaySettings {
     GatewaySettings {
         api_url: discord.api_url(),
         token: Secret::new(token.into()),
+        application_id: APP,
         guild_ids: vec![GUILD],
         approve_emoji: "✅".into(),
         deny_emoji: "❌".into(),
     }
+}
+
+/// The state the gateway shares with the HTTP routes in `serve`.
+fn state(h: &Harness) -> std::sync::Arc<ServerState> {
+    let time = h.clock.clone();
+    std::sync::Arc::new(ServerState {
+        engine: h.engine.clone(),
+        slack: None,
+        discord: None,
+        github: None,
+        metrics: Metrics::default(),
+        clock: std::sync::Arc::new(move || time.load(std::sync::atomic::Ordering::SeqCst)),
+    })
 }
 
 async fn within<F: Future<Output = ()>>(test: F) {
@@ -64,7 +79,7 @@ async fn start() -> Chat {
     let discord = h.discord();
     discord.set_heartbeat_interval(200);
     let token = h.sandbox.secrets.discord_bot_token.expose().to_owned();
-    tokio::spawn(settings(&discord, &token).run(h.engine.clone()));
+    tokio::spawn(settings(&discord, &token).run(state(&h)));
     let chat = Chat { h, discord };
     chat.until("the gateway session", |c| c.discord.gateway_sessions() == 1)
         .await;
@@ -327,7 +342,7 @@ async fn a_wrong_token_is_refused() {
         let h = Harness::new("engine.toml").await;
         tokio::time::timeout(
             Duration::from_secs(10),
-            settings(&discord, "wrong").run(h.engine.clone()),
+            settings(&discord, "wrong").run(state(&h)),
         )
         .await
         .expect("the client gives up");

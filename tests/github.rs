@@ -91,7 +91,9 @@ async fn start_with(h: support::Harness) -> Setup {
         discord: None,
         github: Some(GithubInbound {
             secrets: vec![Secret::new("old-secret".into()), Secret::new(SECRET.into())],
-            review_approvals: true,
+            settings: gantry::inbound::github::Settings {
+                review_approvals: true,
+            },
             notifier: h.notifier.clone(),
         }),
         metrics: Metrics::default(),

@@ -63,9 +63,11 @@ async fn start() -> Chat {
         engine: h.engine.clone(),
         slack: Some(SlackInbound {
             secrets: Vec::new(),
-            team_ids: vec![TEAM.into()],
-            approve_reaction: "white_check_mark".into(),
-            deny_reaction: "x".into(),
+            settings: gantry::inbound::slack::Settings {
+                team_ids: vec![TEAM.into()],
+                approve_reaction: "white_check_mark".into(),
+                deny_reaction: "x".into(),
+            },
         }),
         discord: None,
         github: None,

@@ -126,7 +126,8 @@ impl Engine {
         &self.config
     }
 
-    fn now(&self) -> i64 {
+    /// The engine's clock, in unix seconds.
+    pub fn now(&self) -> i64 {
         (self.clock)()
     }
 }

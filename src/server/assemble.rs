@@ -59,7 +59,7 @@ pub async fn assemble(
     }
     let github = github.map(|(secrets, review_approvals)| GithubInbound {
         secrets,
-        review_approvals,
+        settings: crate::inbound::github::Settings { review_approvals },
         // The 👀 on a PR comment goes out the way the engine's GitHub messages do.
         notifier: wired.ports.notifier.clone(),
     });
@@ -70,10 +70,7 @@ pub async fn assemble(
         wired.ports.clone(),
         clock.clone(),
     );
-    if let Some(gateway) = gateway_settings(&config, &wired)? {
-        // Reactions reach a bot only over the gateway.
-        tokio::spawn(gateway.run(engine.clone()));
-    }
+    let gateway = gateway_settings(&config, &wired)?;
     let socket = socket_settings(&config)?;
     let state = Arc::new(ServerState {
         engine: engine.clone(),
@@ -83,6 +80,10 @@ pub async fn assemble(
         metrics: Metrics::default(),
         clock,
     });
+    if let Some(gateway) = gateway {
+        // Reactions reach a bot only over the gateway.
+        tokio::spawn(gateway.run(state.clone()));
+    }
     if let Some(socket) = socket {
         // Slack delivers over a connection Gantry opens: no public URL.
         // Its envelopes share the routes' metrics and clock.
@@ -137,9 +138,11 @@ fn slack_inbound(config: &Config) -> Result<Option<SlackInbound>, String> {
     )?;
     Ok(Some(SlackInbound {
         secrets,
-        team_ids: slack.team_ids.clone(),
-        approve_reaction: slack.approve_reaction.clone(),
-        deny_reaction: slack.deny_reaction.clone(),
+        settings: crate::inbound::slack::Settings {
+            team_ids: slack.team_ids.clone(),
+            approve_reaction: slack.approve_reaction.clone(),
+            deny_reaction: slack.deny_reaction.clone(),
+        },
     }))
 }
 
@@ -157,8 +160,12 @@ fn discord_inbound(config: &Config) -> Result<Option<DiscordInbound>, String> {
         .map_err(|e| format!("platforms.discord.public_key: {e}"))?;
     Ok(Some(DiscordInbound {
         public_key,
-        application_id: discord.application_id,
-        guild_ids: discord.guild_ids.clone(),
+        settings: crate::inbound::discord::Settings {
+            application_id: discord.application_id,
+            guild_ids: discord.guild_ids.clone(),
+            approve_emoji: discord.approve_emoji.clone(),
+            deny_emoji: discord.deny_emoji.clone(),
+        },
         rest: None,
     }))
 }
@@ -195,6 +202,7 @@ fn gateway_settings(config: &Config, wired: &Wired) -> Result<Option<GatewaySett
     Ok(Some(GatewaySettings {
         api_url: rest.api_url().to_owned(),
         token,
+        application_id: discord.application_id,
         guild_ids: discord.guild_ids.clone(),
         approve_emoji: discord.approve_emoji.clone(),
         deny_emoji: discord.deny_emoji.clone(),

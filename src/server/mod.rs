@@ -10,7 +10,6 @@ mod discord;
 mod github;
 mod metrics;
 pub(crate) mod slack;
-pub(crate) mod slack_events;
 pub mod verify;
 
 use std::collections::BTreeMap;
@@ -25,6 +24,7 @@ use axum::Router;
 pub use discord::DiscordInbound;
 pub use github::GithubInbound;
 pub use metrics::Metrics;
+pub(crate) use slack::ephemeral as slack_ephemeral;
 
 use crate::config::Secret;
 use crate::engine::{Clock, Engine, Request};
@@ -36,12 +36,8 @@ pub const MAX_BODY: usize = 256 * 1024;
 pub struct SlackInbound {
     /// Current and previous signing secrets.
     pub secrets: Vec<Secret>,
-    /// Workspaces whose requests are accepted.
-    pub team_ids: Vec<String>,
-    /// Reaction name that approves.
-    pub approve_reaction: String,
-    /// Reaction name that denies.
-    pub deny_reaction: String,
+    /// What decoding needs.
+    pub settings: crate::inbound::slack::Settings,
 }
 
 /// Everything the handlers share.
@@ -67,8 +63,8 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .route("/slack/commands", post(slack::commands))
-        .route("/slack/events", post(slack_events::events))
-        .route("/slack/interactions", post(slack_events::interactions))
+        .route("/slack/events", post(slack::events))
+        .route("/slack/interactions", post(slack::interactions))
         .route("/discord/interactions", post(discord::interactions))
         .route("/github/webhook", post(github::webhook))
         .with_state(state)
@@ -137,26 +133,45 @@ fn state_label(state: crate::engine::State) -> &'static str {
 
 pub use crate::chat::slack::escape as slack_escape;
 
-/// Records a delivery: `None` the first time, else the answer to send
-/// (`duplicate`, or 503 when the store cannot record it).
-pub(crate) fn repeat_answer(
+/// A route's answer with its outcome label for `/metrics`; `Err` for what
+/// was refused before it reached the dispatch.
+pub(crate) type Answered = Result<(&'static str, Response), (&'static str, Response)>;
+
+/// Runs a route's handler, counting its outcome and acknowledgement time.
+async fn timed(
     state: &ServerState,
     route: &'static str,
-    key: &str,
-) -> Option<(&'static str, Response)> {
-    match crate::inbound::once(state.engine.store(), key, (state.clock)()) {
-        crate::inbound::Once::First => None,
-        crate::inbound::Once::Duplicate => {
-            state.metrics.duplicate(route);
-            Some(("duplicate", (StatusCode::OK, "duplicate").into_response()))
-        }
-        crate::inbound::Once::Unavailable(e) => Some((
-            "store_error",
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("cannot record the delivery: {e}"),
-            )
-                .into_response(),
+    handler: impl std::future::Future<Output = Answered>,
+) -> Response {
+    let started = std::time::Instant::now();
+    let (outcome, response) = handler.await.unwrap_or_else(|refused| refused);
+    state.metrics.request(route, outcome, started.elapsed());
+    response
+}
+
+/// Reads a request's body, at most [`MAX_BODY`] bytes.
+async fn read_body(
+    request: axum::extract::Request,
+) -> Result<(http::request::Parts, axum::body::Bytes), (&'static str, Response)> {
+    let (parts, body) = request.into_parts();
+    match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(bytes) => Ok((parts, bytes)),
+        Err(_) => Err((
+            "too_large",
+            (StatusCode::PAYLOAD_TOO_LARGE, "body too large").into_response(),
         )),
     }
+}
+
+/// How a decoder's refusal is answered over HTTP.
+fn rejected(why: crate::inbound::Rejected) -> (&'static str, Response) {
+    use crate::inbound::Rejected;
+    let label = why.label();
+    let response = match why {
+        Rejected::Malformed(text) => (StatusCode::BAD_REQUEST, text).into_response(),
+        Rejected::Forbidden(text) => (StatusCode::FORBIDDEN, text).into_response(),
+        Rejected::Told(_, text) => (StatusCode::OK, text).into_response(),
+        Rejected::Ignored(text) => (StatusCode::ACCEPTED, text).into_response(),
+    };
+    (label, response)
 }

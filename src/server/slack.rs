@@ -1,129 +1,138 @@
-//! `POST /slack/commands`: Slack slash commands.
-//!
-//! Slack sends `application/x-www-form-urlencoded` with `team_id`,
-//! `user_id`, `channel_id`, `command` and `text` (among others), signed with
-//! `X-Slack-Signature` and `X-Slack-Request-Timestamp`, and wants an answer
-//! within 3 seconds: Gantry answers with an ephemeral message (`on it`, or
-//! the parse error) and runs the command in the background.
+//! Slack's routes: `POST /slack/commands` (slash commands), `POST
+//! /slack/events` (Events API) and `POST /slack/interactions` (buttons),
+//! all signed with `X-Slack-Signature` over `v0:<timestamp>:<body>`.
+//! Each verifies, decodes (`inbound::slack`), dispatches and answers: a
+//! slash command with an ephemeral message (`on it`, or why not) within
+//! Slack's 3 seconds, events and clicks with a bare 200.
 
 use std::sync::Arc;
-use std::time::Instant;
 
-use axum::body::{to_bytes, Body};
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
 use serde_json::json;
 
-use super::{slack_escape, verify, ServerState, MAX_BODY};
-use crate::engine::Conversation;
-use crate::inbound::Dispatched;
-use crate::names::Identity;
+use super::{read_body, rejected, timed, verify, Answered, ServerState};
+use crate::chat::slack::escape;
+use crate::inbound::{self, slack, Dispatched};
 
-const ROUTE: &str = "/slack/commands";
-
-/// The fields of a slash command Gantry reads; Slack sends more.
-#[derive(Debug, Deserialize)]
-pub(crate) struct SlashCommand {
-    team_id: String,
-    user_id: String,
-    channel_id: String,
-    /// `/gantry`, or `/deploy` when the app also has that command.
-    #[serde(default)]
-    command: String,
-    #[serde(default)]
-    text: String,
-}
-
-impl SlashCommand {
-    /// The Gantry command typed: `/deploy feat-x to dev` is `deploy feat-x
-    /// to dev`; under `/gantry` the text is the command.
-    fn gantry_text(&self) -> String {
-        match self.command.as_str() {
-            "/deploy" => format!("deploy {}", self.text.trim_start()),
-            _ => self.text.clone(),
-        }
-    }
-}
-
-/// What a slash command answers, however it arrived.
-#[derive(Debug)]
-pub(crate) enum CommandAnswer {
-    /// Refused before parsing: a status and a plain reason.
-    Refused(StatusCode, &'static str),
-    /// An ephemeral message (unescaped) to the person who typed it.
-    Ephemeral(String),
-    /// Delivered before: nothing was done.
-    Duplicate,
-    /// Not recorded, so not started; Slack may deliver it again.
-    Unavailable(String),
-}
-
-impl IntoResponse for CommandAnswer {
-    fn into_response(self) -> Response {
-        match self {
-            CommandAnswer::Refused(status, why) => (status, why).into_response(),
-            CommandAnswer::Ephemeral(text) => ephemeral(&text),
-            CommandAnswer::Duplicate => (StatusCode::OK, "duplicate").into_response(),
-            CommandAnswer::Unavailable(why) => {
-                (StatusCode::SERVICE_UNAVAILABLE, why).into_response()
-            }
-        }
-    }
-}
-
-impl CommandAnswer {
-    /// The text a person reads (Socket Mode answers in its acknowledgement).
-    pub(crate) fn text(&self) -> String {
-        match self {
-            CommandAnswer::Refused(_, why) => (*why).to_owned(),
-            CommandAnswer::Ephemeral(text) | CommandAnswer::Unavailable(text) => text.clone(),
-            CommandAnswer::Duplicate => "duplicate".to_owned(),
-        }
-    }
-}
-
-fn ephemeral(text: &str) -> Response {
-    Json(json!({ "response_type": "ephemeral", "text": slack_escape(text) })).into_response()
-}
+const COMMANDS: &str = "/slack/commands";
+const EVENTS: &str = "/slack/events";
+const INTERACTIONS: &str = "/slack/interactions";
 
 /// Handles one slash command.
 pub(super) async fn commands(
     State(state): State<Arc<ServerState>>,
     request: Request<Body>,
 ) -> Response {
-    let started = Instant::now();
-    let (outcome, response) = handle(&state, request).await;
-    state.metrics.request(ROUTE, outcome, started.elapsed());
-    response
+    timed(&state, COMMANDS, command(&state, request)).await
 }
 
-async fn handle(state: &ServerState, request: Request<Body>) -> (&'static str, Response) {
+/// Handles the Events API.
+pub(super) async fn events(
+    State(state): State<Arc<ServerState>>,
+    request: Request<Body>,
+) -> Response {
+    timed(&state, EVENTS, event(&state, request)).await
+}
+
+/// Handles Block Kit button clicks.
+pub(super) async fn interactions(
+    State(state): State<Arc<ServerState>>,
+    request: Request<Body>,
+) -> Response {
+    timed(&state, INTERACTIONS, interaction(&state, request)).await
+}
+
+/// The in-band answer to a slash command: an ephemeral message, or a
+/// status when nothing was done.
+pub(crate) fn ephemeral(answer: &Dispatched) -> Option<serde_json::Value> {
+    match answer {
+        Dispatched::Accepted(_) | Dispatched::Refused(..) => {
+            Some(json!({ "response_type": "ephemeral", "text": escape(&answer.text()) }))
+        }
+        Dispatched::Ignored(_) | Dispatched::Duplicate | Dispatched::Unavailable(_) => None,
+    }
+}
+
+async fn command(state: &ServerState, request: Request<Body>) -> Answered {
+    let (settings, bytes, delivery) = verified(state, COMMANDS, request).await?;
+    let inbound = slack::slash_command_form(settings, &bytes, delivery).map_err(rejected)?;
+    let answer = inbound::dispatch_spawned(&state.engine, inbound).await;
+    let label = answer.label();
+    Ok((label, respond(state, COMMANDS, &answer)))
+}
+
+async fn event(state: &ServerState, request: Request<Body>) -> Answered {
+    let (settings, bytes, _) = verified(state, EVENTS, request).await?;
+    match slack::event(settings, &bytes).map_err(rejected)? {
+        slack::Event::Challenge(challenge) => Ok((
+            "challenge",
+            Json(json!({ "challenge": challenge })).into_response(),
+        )),
+        slack::Event::Inbound(inbound) => {
+            let answer = inbound::dispatch_spawned(&state.engine, inbound).await;
+            Ok((answer.label(), respond(state, EVENTS, &answer)))
+        }
+    }
+}
+
+async fn interaction(state: &ServerState, request: Request<Body>) -> Answered {
+    let (settings, bytes, _) = verified(state, INTERACTIONS, request).await?;
+    let inbound = slack::interaction_form(settings, &bytes).map_err(rejected)?;
+    let answer = inbound::dispatch_spawned(&state.engine, inbound).await;
+    Ok((answer.label(), respond(state, INTERACTIONS, &answer)))
+}
+
+/// The HTTP answer: an ephemeral message for a slash command, else 200.
+fn respond(state: &ServerState, route: &'static str, answer: &Dispatched) -> Response {
+    match answer {
+        Dispatched::Duplicate => {
+            state.metrics.duplicate(route);
+            (StatusCode::OK, "duplicate").into_response()
+        }
+        Dispatched::Unavailable(why) => {
+            (StatusCode::SERVICE_UNAVAILABLE, why.clone()).into_response()
+        }
+        _ if route == COMMANDS => match ephemeral(answer) {
+            Some(body) => Json(body).into_response(),
+            None => StatusCode::OK.into_response(),
+        },
+        _ => StatusCode::OK.into_response(),
+    }
+}
+
+/// Verifies a Slack request: its settings, body and a delivery id made of
+/// the signature (Slack gives slash commands no id of their own).
+async fn verified<'s>(
+    state: &'s ServerState,
+    route: &'static str,
+    request: Request<Body>,
+) -> Result<(&'s slack::Settings, Bytes, String), (&'static str, Response)> {
     let Some(slack) = &state.slack else {
-        return (
+        return Err((
             "disabled",
             (StatusCode::NOT_FOUND, "Slack is not enabled").into_response(),
-        );
+        ));
     };
-    let (parts, body) = request.into_parts();
-    let Ok(bytes) = to_bytes(body, MAX_BODY).await else {
-        return (
-            "too_large",
-            (StatusCode::PAYLOAD_TOO_LARGE, "body too large").into_response(),
-        );
-    };
+    let (parts, bytes) = read_body(request).await?;
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
     let timestamp = header("x-slack-request-timestamp");
     let signature = header("x-slack-signature");
-    let now = (state.clock)();
-    if let Err(e) = verify::slack(&slack.secrets, timestamp, signature, &bytes, now) {
-        state.metrics.signature_failure(ROUTE);
-        return (
+    if let Err(e) = verify::slack(
+        &slack.secrets,
+        timestamp,
+        signature,
+        &bytes,
+        (state.clock)(),
+    ) {
+        state.metrics.signature_failure(route);
+        return Err((
             "unauthorized",
             (StatusCode::UNAUTHORIZED, e.to_string()).into_response(),
-        );
+        ));
     }
     // Verified, so both headers are present and well formed.
     let delivery = format!(
@@ -131,77 +140,5 @@ async fn handle(state: &ServerState, request: Request<Body>) -> (&'static str, R
         timestamp.unwrap_or_default(),
         signature.unwrap_or_default()
     );
-    if std::str::from_utf8(&bytes).is_err() {
-        return (
-            "bad_request",
-            (StatusCode::BAD_REQUEST, "body is not UTF-8").into_response(),
-        );
-    }
-    let Ok(command) = serde_urlencoded::from_bytes::<SlashCommand>(&bytes) else {
-        return (
-            "bad_request",
-            (StatusCode::BAD_REQUEST, "not a slash command form").into_response(),
-        );
-    };
-    let (outcome, answer) = run_command(state, command, &delivery).await;
-    if matches!(answer, CommandAnswer::Duplicate) {
-        state.metrics.duplicate(ROUTE);
-    }
-    (outcome, answer.into_response())
-}
-
-/// Runs a slash command whose origin is authenticated (a signed request or
-/// a Socket Mode connection): team check, parse, then the one dispatch,
-/// which records it with its `delivery` id (a repeat does nothing).
-pub(crate) async fn run_command(
-    state: &ServerState,
-    command: SlashCommand,
-    delivery: &str,
-) -> (&'static str, CommandAnswer) {
-    let Some(slack) = &state.slack else {
-        return (
-            "disabled",
-            CommandAnswer::Refused(StatusCode::NOT_FOUND, "Slack is not enabled"),
-        );
-    };
-    if !slack.team_ids.contains(&command.team_id) {
-        return (
-            "unknown_team",
-            CommandAnswer::Refused(
-                StatusCode::FORBIDDEN,
-                "this Slack workspace is not configured for Gantry",
-            ),
-        );
-    }
-    let Ok(identity) = format!("slack:{}:{}", command.team_id, command.user_id).parse::<Identity>()
-    else {
-        return (
-            "bad_request",
-            CommandAnswer::Refused(StatusCode::BAD_REQUEST, "malformed team or user id"),
-        );
-    };
-    let parsed = match state.engine.parse(&command.gantry_text()) {
-        Ok(parsed) => parsed,
-        Err(e) => return ("parse_error", CommandAnswer::Ephemeral(e.to_string())),
-    };
-    let conversation = Conversation {
-        platform: crate::engine::Platform::Slack,
-        channel: command.channel_id,
-    };
-    // Durable before the acknowledgement: a crash after "on it" leaves the
-    // command in the audit trail.
-    match crate::inbound::command(
-        &state.engine,
-        Some(delivery),
-        identity,
-        conversation,
-        parsed,
-    )
-    .await
-    {
-        Dispatched::Accepted(text) => ("accepted", CommandAnswer::Ephemeral(text)),
-        Dispatched::Duplicate => ("duplicate", CommandAnswer::Duplicate),
-        Dispatched::Refused(why) => ("slow_down", CommandAnswer::Ephemeral(why)),
-        Dispatched::Unavailable(why) => ("store_error", CommandAnswer::Unavailable(why)),
-    }
+    Ok((&slack.settings, bytes, delivery))
 }

@@ -21,8 +21,8 @@
 //! first heartbeat waits a random part of the interval (jitter), as
 //! Discord asks.
 
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -31,8 +31,11 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::websocket::{next_payload, reconnecting, Backoff, Ended, HELLO_TIMEOUT};
 use crate::config::Secret;
-use crate::engine::{Conversation, Engine, Reaction};
-use crate::names::Identity;
+use crate::inbound::{self, discord, Dispatch, Inbound};
+use crate::server::ServerState;
+
+/// The gateway's name in `/metrics`.
+const ROUTE: &str = "gateway/reactions";
 
 /// `GUILDS` (1 << 0) and `GUILD_MESSAGE_REACTIONS` (1 << 10).
 pub const INTENTS: u64 = (1 << 0) | (1 << 10);
@@ -44,6 +47,8 @@ pub struct GatewaySettings {
     pub api_url: String,
     /// Bot token.
     pub token: Secret,
+    /// The application's id.
+    pub application_id: u64,
     /// Guilds whose reactions count.
     pub guild_ids: Vec<u64>,
     /// Emoji that approves.
@@ -62,63 +67,43 @@ struct Resumable {
     me: Option<String>,
 }
 
-/// One reaction that counts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Counted {
-    /// `discord:<user id>`.
-    pub identity: Identity,
-    /// Channel id.
-    pub channel: String,
-    /// Message id.
-    pub message: String,
-    /// What it means.
-    pub reaction: Reaction,
-}
-
 impl GatewaySettings {
-    /// What a dispatch `t` with payload `d` means, if it counts. `me` is the
-    /// bot's own user id, from READY.
-    pub fn interpret(&self, t: &str, d: &Value, me: Option<&str>) -> Option<Counted> {
-        let emoji = d["emoji"]["name"].as_str()?;
-        let reaction = match t {
-            "MESSAGE_REACTION_ADD" if emoji == self.approve_emoji => Reaction::Approve,
-            "MESSAGE_REACTION_ADD" if emoji == self.deny_emoji => Reaction::Deny,
-            "MESSAGE_REACTION_REMOVE" if emoji == self.approve_emoji => Reaction::Revoke,
-            _ => return None,
-        };
-        let guild: u64 = d["guild_id"].as_str()?.parse().ok()?;
-        if !self.guild_ids.contains(&guild) {
-            return None;
+    /// What decoding its dispatches needs.
+    fn decoding(&self) -> discord::Settings {
+        discord::Settings {
+            application_id: self.application_id,
+            guild_ids: self.guild_ids.clone(),
+            approve_emoji: self.approve_emoji.clone(),
+            deny_emoji: self.deny_emoji.clone(),
         }
-        let user = d["user_id"].as_str()?;
-        if d["member"]["user"]["bot"].as_bool() == Some(true) || Some(user) == me {
-            return None;
-        }
-        let identity: Identity = format!("discord:{user}").parse().ok()?;
-        Some(Counted {
-            identity,
-            channel: d["channel_id"].as_str()?.to_owned(),
-            message: d["message_id"].as_str()?.to_owned(),
-            reaction,
-        })
     }
 
     /// Runs the client until a final close code: connects, handles
     /// reactions, reconnects with backoff.
-    pub async fn run(self, engine: Engine) {
+    /// It shares the HTTP routes' state: its reactions count in the same
+    /// `/metrics`.
+    pub async fn run(self, state: Arc<ServerState>) {
         crate::tls::install_crypto();
         // Reactions are handled one at a time, in order, apart from the
         // socket so a long deploy never delays a heartbeat.
-        let (tx, mut rx) = mpsc::unbounded_channel::<Counted>();
+        let (tx, mut rx) = mpsc::unbounded_channel::<(Inbound, Instant)>();
         tokio::spawn(async move {
-            while let Some(counted) = rx.recv().await {
-                handle(&engine, counted).await;
+            while let Some((inbound, arrived)) = rx.recv().await {
+                let Dispatch { answer, work } = inbound::dispatch(&state.engine, inbound).await;
+                state
+                    .metrics
+                    .request(ROUTE, answer.label(), arrived.elapsed());
+                if let Some(work) = work {
+                    work.run().await;
+                }
             }
         });
+        let decoding = self.decoding();
+        let decoding = &decoding;
         let resume = Mutex::new(None);
         let (this, tx, resume) = (&self, &tx, &resume);
         reconnecting("discord gateway", |backoff| async move {
-            let ended = this.session(tx, &backoff, resume).await;
+            let ended = this.session(decoding, tx, &backoff, resume).await;
             if let Ended::Closed(4007 | 4009, _) = ended {
                 // Discord ended the session: the next connection identifies.
                 *lock(resume) = None;
@@ -167,7 +152,8 @@ impl GatewaySettings {
     /// when there is one, else a fresh Identify.
     async fn session(
         &self,
-        tx: &mpsc::UnboundedSender<Counted>,
+        decoding: &discord::Settings,
+        tx: &mpsc::UnboundedSender<(Inbound, Instant)>,
         backoff: &Backoff,
         resume: &Mutex<Option<Resumable>>,
     ) -> Ended {
@@ -270,8 +256,10 @@ impl GatewaySettings {
                     } else if t == "RESUMED" {
                         backoff.reset();
                         tracing::info!(transport = "discord gateway", "resumed");
-                    } else if let Some(counted) = self.interpret(t, &payload["d"], me.as_deref()) {
-                        let _ = tx.send(counted);
+                    } else if let Some(inbound) =
+                        discord::gateway_dispatch(decoding, t, &payload["d"], me.as_deref())
+                    {
+                        let _ = tx.send((inbound, Instant::now()));
                     }
                 }
                 _ => {}
@@ -299,88 +287,4 @@ fn jitter(every: Duration) -> Duration {
 /// (4012), invalid or disallowed intents (4013, 4014).
 fn final_close(code: u16) -> bool {
     matches!(code, 4004 | 4010..=4014)
-}
-
-/// Counts one reaction; a refusal is said in the channel.
-async fn handle(engine: &Engine, counted: Counted) {
-    let reply = engine
-        .react(
-            &counted.identity,
-            crate::engine::Platform::Discord,
-            &counted.channel,
-            &counted.message,
-            counted.reaction,
-        )
-        .await;
-    if let Some(reply) = reply.filter(|r| r.is_refused()) {
-        let conversation = Conversation {
-            platform: crate::engine::Platform::Discord,
-            channel: counted.channel,
-        };
-        engine.say(&conversation, &reply.text).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn settings() -> GatewaySettings {
-        GatewaySettings {
-            api_url: "http://127.0.0.1:1".into(),
-            token: Secret::new("t".into()),
-            guild_ids: vec![7],
-            approve_emoji: "✅".into(),
-            deny_emoji: "❌".into(),
-        }
-    }
-
-    fn reaction(user: &str, emoji: &str, guild: &str, bot: bool) -> Value {
-        json!({
-            "user_id": user, "channel_id": "5", "message_id": "6", "guild_id": guild,
-            "emoji": { "id": null, "name": emoji },
-            "member": { "user": { "id": user, "bot": bot } },
-        })
-    }
-
-    #[test]
-    fn reactions_are_interpreted() {
-        let s = settings();
-        let add = "MESSAGE_REACTION_ADD";
-        let remove = "MESSAGE_REACTION_REMOVE";
-        let meaning = |t: &str, d: &Value| s.interpret(t, d, Some("9")).map(|c| c.reaction);
-        assert_eq!(
-            meaning(add, &reaction("1", "✅", "7", false)),
-            Some(Reaction::Approve)
-        );
-        assert_eq!(
-            meaning(add, &reaction("1", "❌", "7", false)),
-            Some(Reaction::Deny)
-        );
-        assert_eq!(
-            meaning(remove, &reaction("1", "✅", "7", false)),
-            Some(Reaction::Revoke)
-        );
-        assert_eq!(meaning(remove, &reaction("1", "❌", "7", false)), None);
-        assert_eq!(meaning(add, &reaction("1", "👍", "7", false)), None);
-        assert_eq!(
-            meaning(add, &reaction("1", "✅", "8", false)),
-            None,
-            "other guild"
-        );
-        assert_eq!(meaning(add, &reaction("1", "✅", "7", true)), None, "a bot");
-        assert_eq!(
-            meaning(add, &reaction("9", "✅", "7", false)),
-            None,
-            "ourselves"
-        );
-        let counted = s
-            .interpret(add, &reaction("1", "✅", "7", false), None)
-            .unwrap();
-        assert_eq!(counted.identity.to_string(), "discord:1");
-        assert_eq!(
-            (counted.channel.as_str(), counted.message.as_str()),
-            ("5", "6")
-        );
-    }
 }

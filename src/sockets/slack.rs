@@ -22,10 +22,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::websocket::{next_payload, reconnecting, Backoff, Ended, HELLO_TIMEOUT};
 use crate::config::Secret;
-use crate::engine::{system_clock, Engine};
-use crate::server::slack::{run_command, CommandAnswer, SlashCommand};
-use crate::server::slack_events::{handle_event, handle_interaction_payload};
-use crate::server::{slack_escape, Metrics, ServerState, SlackInbound};
+use crate::inbound::{self, slack, Dispatched};
+use crate::server::ServerState;
 
 /// What the Socket Mode client needs.
 #[derive(Clone)]
@@ -47,33 +45,18 @@ pub struct SocketMode;
 
 impl SocketMode {
     /// Runs the client until Slack refuses the token: connects, handles
-    /// envelopes, reconnects with backoff.
-    /// With a state of its own (its own metrics, the system clock); a
-    /// server passes its shared state to [`SocketMode::serve`] instead.
-    pub async fn run(engine: Engine, settings: SocketSettings) {
-        let state = Arc::new(ServerState {
-            engine,
-            slack: Some(SlackInbound {
-                secrets: Vec::new(),
-                team_ids: settings.team_ids.clone(),
-                approve_reaction: settings.approve_reaction.clone(),
-                deny_reaction: settings.deny_reaction.clone(),
-            }),
-            discord: None,
-            github: None,
-            metrics: Metrics::default(),
-            clock: system_clock(),
-        });
-        SocketMode::serve(state, settings).await;
-    }
-
-    /// Runs the client with the HTTP routes' state: its envelopes count in
-    /// the same `/metrics` and run on the same clock.
+    /// envelopes, reconnects with backoff. It shares the HTTP routes'
+    /// state: its envelopes count in the same `/metrics`.
     pub async fn serve(state: Arc<ServerState>, settings: SocketSettings) {
         crate::tls::install_crypto();
-        let (settings, state) = (&settings, &state);
+        let decoding = slack::Settings {
+            team_ids: settings.team_ids.clone(),
+            approve_reaction: settings.approve_reaction.clone(),
+            deny_reaction: settings.deny_reaction.clone(),
+        };
+        let (settings, state, decoding) = (&settings, &state, &decoding);
         reconnecting("slack socket mode", |backoff| async move {
-            session(settings, state, &backoff).await
+            session(settings, decoding, state, &backoff).await
         })
         .await;
     }
@@ -122,7 +105,12 @@ async fn open(settings: &SocketSettings) -> Result<String, Ended> {
 }
 
 /// One connection, until it ends.
-async fn session(settings: &SocketSettings, state: &Arc<ServerState>, backoff: &Backoff) -> Ended {
+async fn session(
+    settings: &SocketSettings,
+    decoding: &slack::Settings,
+    state: &ServerState,
+    backoff: &Backoff,
+) -> Ended {
     let url = match open(settings).await {
         Ok(url) => url,
         Err(ended) => return ended,
@@ -145,26 +133,45 @@ async fn session(settings: &SocketSettings, state: &Arc<ServerState>, backoff: &
             Ok(p) => p,
             Err(ended) => return ended,
         };
-        if payload["type"] == "disconnect" {
-            let reason = payload["reason"].as_str().unwrap_or("no reason");
-            let _ = write.send(Message::Close(None)).await;
-            return Ended::Retry(format!("Slack asked for a reconnect ({reason})"));
-        }
-        let Some(id) = payload["envelope_id"].as_str() else {
-            continue;
-        };
         let started = std::time::Instant::now();
-        let answered = envelope(state, id, &payload).await;
-        // Socket Mode acknowledgements count in /metrics like the routes'.
-        let route = match payload["type"].as_str() {
-            Some("slash_commands") => "socket_mode/slash_commands",
-            Some("events_api") => "socket_mode/events_api",
-            Some("interactive") => "socket_mode/interactive",
-            _ => "socket_mode/other",
+        let bytes = payload.to_string();
+        let message = match slack::socket_message(decoding, bytes.as_bytes()) {
+            Ok(message) => message,
+            Err(why) => {
+                tracing::warn!(outcome = why.label(), "Socket Mode message not understood");
+                continue;
+            }
         };
-        state.metrics.request(route, "acked", started.elapsed());
-        let ack = match answered {
-            Some(answer) if payload["accepts_response_payload"] == true => {
+        let (id, accepts_response_payload, route, inbound) = match message {
+            slack::SocketMessage::Disconnect(reason) => {
+                let _ = write.send(Message::Close(None)).await;
+                return Ended::Retry(format!("Slack asked for a reconnect ({reason})"));
+            }
+            slack::SocketMessage::Hello | slack::SocketMessage::Other => continue,
+            slack::SocketMessage::Envelope {
+                id,
+                accepts_response_payload,
+                route,
+                inbound,
+            } => (id, accepts_response_payload, route, inbound),
+        };
+        let (outcome, answer) = match inbound {
+            Ok(inbound) => {
+                let answer = inbound::dispatch_spawned(&state.engine, inbound).await;
+                if answer == Dispatched::Duplicate {
+                    state.metrics.duplicate(route);
+                }
+                (answer.label(), crate::server::slack_ephemeral(&answer))
+            }
+            Err(why) => {
+                tracing::warn!(envelope = %id, outcome = why.label(), "Socket Mode envelope not acted on");
+                (why.label(), None)
+            }
+        };
+        // Socket Mode acknowledgements count in /metrics like the routes'.
+        state.metrics.request(route, outcome, started.elapsed());
+        let ack = match answer {
+            Some(answer) if accepts_response_payload => {
                 json!({ "envelope_id": id, "payload": answer })
             }
             _ => json!({ "envelope_id": id }),
@@ -173,58 +180,6 @@ async fn session(settings: &SocketSettings, state: &Arc<ServerState>, backoff: &
             return Ended::Retry(format!("cannot acknowledge: {e}"));
         }
     }
-}
-
-/// Handles one envelope as its HTTP route would; answers the response
-/// payload for a slash command.
-async fn envelope(state: &Arc<ServerState>, id: &str, envelope: &Value) -> Option<Value> {
-    const ROUTE: &str = "socket_mode";
-    let kind = envelope["type"].as_str().unwrap_or_default();
-    let delivery = format!("slack-envelope:{id}");
-    let payload = &envelope["payload"];
-    if kind == "slash_commands" {
-        let Ok(command) = serde_json::from_value::<SlashCommand>(payload.clone()) else {
-            tracing::warn!(envelope = id, "Socket Mode envelope is not a slash command");
-            return None;
-        };
-        // Recorded with its envelope id in the one dispatch.
-        let answer = run_command(state, command, &delivery).await.1;
-        if matches!(answer, CommandAnswer::Duplicate) {
-            state.metrics.duplicate(ROUTE);
-            return None;
-        }
-        let text = answer.text();
-        return Some(json!({ "response_type": "ephemeral", "text": slack_escape(&text) }));
-    }
-    match crate::inbound::once(state.engine.store(), &delivery, (state.clock)()) {
-        crate::inbound::Once::First => {}
-        crate::inbound::Once::Duplicate => {
-            state.metrics.duplicate(ROUTE);
-            return None;
-        }
-        crate::inbound::Once::Unavailable(e) => {
-            // Not acknowledging would make Slack retry, but the ack goes out
-            // regardless; the natural keys below still de-duplicate events.
-            tracing::warn!(envelope = id, error = %e, "cannot record a Socket Mode envelope");
-        }
-    }
-    let outcome = match kind {
-        "events_api" => match serde_json::to_vec(payload) {
-            Ok(bytes) => handle_event(state, &bytes).0,
-            Err(_) => "bad_request",
-        },
-        "interactive" => handle_interaction_payload(state, payload).0,
-        _ => "ignored",
-    };
-    if !matches!(outcome, "accepted" | "ignored" | "duplicate") {
-        tracing::warn!(
-            envelope = id,
-            kind,
-            outcome,
-            "Socket Mode envelope not handled"
-        );
-    }
-    None
 }
 
 /// Slack ends Socket Mode sessions with `disconnect` messages, never with
