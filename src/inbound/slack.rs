@@ -139,17 +139,8 @@ pub fn event(settings: &Settings, bytes: &[u8]) -> Result<Event, Rejected> {
     };
     let who =
         identity(settings, &envelope.team_id, user).map_err(|_| Rejected::Ignored("ignored"))?;
-    Ok(Event::Inbound(Inbound {
-        delivery: Some(format!("slack-event:{}", envelope.event_id)),
-        place: conversation(channel.to_owned()),
-        answer: Answer::InBand,
-        what: What::Reaction {
-            who,
-            message: ts.to_owned(),
-            reaction,
-            button: None,
-        },
-    }))
+    let delivery = format!("slack-event:{}", envelope.event_id);
+    Ok(Event::Inbound(on_message(delivery, who, channel, ts, reaction)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -195,7 +186,18 @@ fn interaction(settings: &Settings, payload: &Value) -> Result<Inbound, Rejected
         payload["trigger_id"].as_str().unwrap_or_default(),
         action["action_ts"].as_str().unwrap_or_default()
     );
-    Ok(Inbound {
+    Ok(on_message(delivery, who, channel, ts, reaction))
+}
+
+/// A reaction or click by `who` on message `ts` in `channel`.
+fn on_message(
+    delivery: String,
+    who: Identity,
+    channel: &str,
+    ts: &str,
+    reaction: Reaction,
+) -> Inbound {
+    Inbound {
         delivery: Some(delivery),
         place: conversation(channel.to_owned()),
         answer: Answer::InBand,
@@ -205,7 +207,7 @@ fn interaction(settings: &Settings, payload: &Value) -> Result<Inbound, Rejected
             reaction,
             button: None,
         },
-    })
+    }
 }
 
 /// A Socket Mode message.
