@@ -77,13 +77,27 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(format!("cannot start the runtime: {e}")),
     };
+    // Accepted work runs apart from the acknowledgements, at a lower
+    // priority: see `work`.
+    let threads = std::thread::available_parallelism().map_or(2, usize::from);
+    let work = match crate::work::start(threads) {
+        Ok(work) => work,
+        Err(e) => return fail(e),
+    };
     let served = runtime.block_on(async {
-        let (config, _servers) = match config {
-            Some(config) => (config, None),
-            None => {
-                let servers = sandbox::start_in(&args.config.config, data, args.tick_ms).await?;
+        let (config, _servers) = match (config, work.handle()) {
+            (Some(config), _) => (config, None),
+            (None, Some(work)) => {
+                // The sandbox's servers stand for systems elsewhere: they
+                // run beside the work, not beside the acknowledgements.
+                let (base, dir, tick) = (args.config.config.clone(), data.to_owned(), args.tick_ms);
+                let servers = work
+                    .spawn(async move { sandbox::start_in(&base, &dir, tick).await })
+                    .await
+                    .map_err(|e| format!("the sandbox did not start: {e}"))??;
                 (servers.config.clone(), Some(servers))
             }
+            (None, None) => return Err("the work runtime is not running".to_owned()),
         };
         let store = Store::open(data).map_err(|e| e.to_string())?;
         let gantry = assemble(config, grammar, store, system_clock()).await?;

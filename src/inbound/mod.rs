@@ -293,9 +293,10 @@ impl Work {
         Work(Box::pin(work))
     }
 
-    /// Runs it on a task of its own.
+    /// Runs it on a task of its own, on the work runtime when there is
+    /// one (see [`crate::work`]).
     pub fn spawn(self) {
-        tokio::spawn(self.0);
+        crate::work::spawn(self.0);
     }
 
     /// Runs it here.

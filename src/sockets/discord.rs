@@ -87,7 +87,7 @@ impl GatewaySettings {
         // Reactions are handled one at a time, in order, apart from the
         // socket so a long deploy never delays a heartbeat.
         let (tx, mut rx) = mpsc::unbounded_channel::<(Inbound, Instant)>();
-        tokio::spawn(async move {
+        crate::work::spawn(async move {
             while let Some((inbound, arrived)) = rx.recv().await {
                 let Dispatch { answer, work } = inbound::dispatch(&state.engine, inbound).await;
                 state
