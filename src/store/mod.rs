@@ -29,6 +29,7 @@ mod index;
 mod layout;
 mod mark;
 mod query;
+mod queue;
 mod records;
 
 use std::path::{Path, PathBuf};
@@ -65,6 +66,7 @@ struct Inner {
     locks: sled::Tree,
     deliveries: sled::Tree,
     messages: sled::Tree,
+    queue: sled::Tree,
     meta: sled::Tree,
     audit: sled::Tree,
     audit_index: sled::Tree,
@@ -104,6 +106,7 @@ impl Store {
             locks: tree("locks")?,
             deliveries: tree("deliveries")?,
             messages: tree("messages")?,
+            queue: tree("queue")?,
             meta,
             audit: tree("audit")?,
             audit_index: tree(index::TREE)?,
