@@ -53,7 +53,7 @@ async fn start() -> Chat {
     discord.set_clock(Arc::new(move || time.load(Ordering::SeqCst)));
     let time = h.clock.clone();
     let state = Arc::new(ServerState {
-        engine: h.engine.clone(),
+        front: gantry::inbound::Front::start(h.engine.clone()),
         slack: None,
         discord: Some(DiscordInbound {
             public_key: discord_key(&discord.public_key_hex()).unwrap(),

@@ -35,7 +35,7 @@ async fn start() -> Chat {
     let slack = h.slack();
     let time = h.clock.clone();
     let state = Arc::new(ServerState {
-        engine: h.engine.clone(),
+        front: gantry::inbound::Front::start(h.engine.clone()),
         slack: Some(SlackInbound {
             secrets: vec![Secret::new(SIGNING.into())],
             settings: gantry::inbound::slack::Settings {

@@ -57,7 +57,7 @@ fn settings(discord: &FakeDiscord, token: &str) -> GatewaySettings {
 fn state(h: &Harness) -> std::sync::Arc<ServerState> {
     let time = h.clock.clone();
     std::sync::Arc::new(ServerState {
-        engine: h.engine.clone(),
+        front: gantry::inbound::Front::start(h.engine.clone()),
         slack: None,
         discord: None,
         github: None,

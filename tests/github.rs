@@ -86,7 +86,7 @@ async fn start_with(h: support::Harness) -> Setup {
         .shared();
     let engine = h.engine.clone();
     let state = Arc::new(ServerState {
-        engine: engine.clone(),
+        front: gantry::inbound::Front::start(engine.clone()),
         slack: None,
         discord: None,
         github: Some(GithubInbound {

@@ -156,7 +156,7 @@ async fn a_build_pushes_the_image_a_deploy_then_finds() {
 /// `GET /readyz` on the real router in front of `engine`.
 async fn readyz(engine: &Engine) -> (u16, String) {
     let state = Arc::new(ServerState {
-        engine: engine.clone(),
+        front: gantry::inbound::Front::start(engine.clone()),
         slack: None,
         discord: None,
         github: None,

@@ -60,7 +60,7 @@ async fn start() -> Chat {
         deny_reaction: "x".into(),
     };
     let state = Arc::new(ServerState {
-        engine: h.engine.clone(),
+        front: gantry::inbound::Front::start(h.engine.clone()),
         slack: Some(SlackInbound {
             secrets: Vec::new(),
             settings: gantry::inbound::slack::Settings {

@@ -153,6 +153,23 @@ impl Engine {
         conversation: &Conversation,
         command: &Command,
     ) -> Result<Accepted, super::EngineError> {
+        let accepted = self.record_delivered(delivery, identity, conversation, command)?;
+        if accepted == Accepted::New {
+            self.store.flush_group().await?;
+        }
+        Ok(accepted)
+    }
+
+    /// [`Engine::accept_delivered`] without the flush: the caller writes
+    /// what belongs with the command (its queue entry) and then makes both
+    /// durable with one [`Store::flush_group`](crate::store::Store::flush_group).
+    pub fn record_delivered(
+        &self,
+        delivery: Option<&str>,
+        identity: &Identity,
+        conversation: &Conversation,
+        command: &Command,
+    ) -> Result<Accepted, super::EngineError> {
         let person = self.config.person_for(identity);
         if let (Some(p), true) = (person, super::throttle::starts_work(command)) {
             let limit = self.config.start_limit();
@@ -187,7 +204,6 @@ impl Engine {
                 }
             }
         }
-        self.store.flush_group().await?;
         Ok(Accepted::New)
     }
 

@@ -7,13 +7,14 @@
 //! Anything else that acts (a reaction, a button, a review, a pull request
 //! closing) is recorded as seen first. A refusal that is posted rather than
 //! answered in band is recorded as seen too, so a redelivery does not post
-//! it twice. The answer comes back at once; the work is handed back as a
-//! [`Work`] to spawn (or, to keep order, to await).
+//! it twice. The answer comes back at once. A command waits in the store's
+//! queue for a worker (see [`super::front`]); other work is handed back as
+//! a [`Work`] to spawn (or, to keep order, to await).
 
+use super::front::{Answering, Front, Queued};
 use super::{
     pulls, scope, Answer, CommandText, Dispatched, Idle, Inbound, Refusal, Started, What, Who, Work,
 };
-use crate::command::Command;
 use crate::engine::{Accepted, Conversation, Engine, Reaction};
 use crate::names::{Identity, RequestId};
 
@@ -32,8 +33,8 @@ impl Dispatch {
 }
 
 /// Dispatches `inbound`, spawning its work; returns the answer.
-pub async fn dispatch_spawned(engine: &Engine, inbound: Inbound) -> Dispatched {
-    let Dispatch { answer, work } = dispatch(engine, inbound).await;
+pub async fn dispatch_spawned(front: &Front, inbound: Inbound) -> Dispatched {
+    let Dispatch { answer, work } = dispatch(front, inbound).await;
     if let Some(work) = work {
         work.spawn();
     }
@@ -42,7 +43,8 @@ pub async fn dispatch_spawned(engine: &Engine, inbound: Inbound) -> Dispatched {
 
 /// Dispatches `inbound`: de-duplicates, records, and answers; the work is
 /// returned, not started.
-pub async fn dispatch(engine: &Engine, inbound: Inbound) -> Dispatch {
+pub async fn dispatch(front: &Front, inbound: Inbound) -> Dispatch {
+    let engine = front.engine();
     let Inbound {
         delivery,
         place,
@@ -51,7 +53,7 @@ pub async fn dispatch(engine: &Engine, inbound: Inbound) -> Dispatch {
     } = inbound;
     let delivery = delivery.as_deref();
     match what {
-        What::Command { who, text } => command(engine, delivery, place, answer, who, text).await,
+        What::Command { who, text } => command(front, delivery, place, answer, who, text).await,
         What::Reaction {
             who,
             message,
@@ -91,13 +93,14 @@ fn seen_before(engine: &Engine, delivery: Option<&str>) -> Option<Dispatched> {
 }
 
 async fn command(
-    engine: &Engine,
+    front: &Front,
     delivery: Option<&str>,
     place: Conversation,
     answer: Answer,
     who: Who,
     text: CommandText,
 ) -> Dispatch {
+    let engine = front.engine();
     let parsed = match &text {
         CommandText::Typed(text) => engine.parse(text).map(Some),
         CommandText::Comment { body, pull } => {
@@ -146,12 +149,10 @@ async fn command(
             )
         }
     };
-    // Durable before the acknowledgement: a crash after `on it` leaves the
-    // command in the audit trail.
-    match engine
-        .accept_delivered(delivery, &identity, &place, &command)
-        .await
-    {
+    // Durable before the acknowledgement, with its queue entry: a crash
+    // after `on it` leaves the command in the audit trail and its entry in
+    // the queue, which runs it when Gantry starts again.
+    match engine.record_delivered(delivery, &identity, &place, &command) {
         Ok(Accepted::New) => {}
         Ok(Accepted::Duplicate) => return Dispatch::answer(Dispatched::Duplicate),
         Ok(Accepted::SlowDown(why)) => {
@@ -163,40 +164,32 @@ async fn command(
             )))
         }
     }
-    let ack = format!("on it: {command}");
-    let started = Started::Command(command.clone());
-    let work = run(engine.clone(), identity, place, answer, command, ack);
-    Dispatch {
-        answer: Dispatched::Accepted(started),
-        work: Some(Work::new(work)),
-    }
-}
-
-/// Runs an accepted command and answers as `answer` says.
-async fn run(
-    engine: Engine,
-    identity: Identity,
-    place: Conversation,
-    answer: Answer,
-    command: Command,
-    ack: String,
-) {
-    if let Answer::FollowUp(follow) = &answer {
-        follow.update(&ack).await;
-    }
-    let reply = engine.run_accepted(&identity, &place, &command).await;
-    match &answer {
-        // The channel's progress message holds the outcome too, so a
-        // follow-up that fails loses nothing.
-        Answer::FollowUp(follow) => follow.update(&reply.text).await,
-        // A request reports in its progress message; anything else (status,
-        // history, every refusal) is said where the command came from.
-        Answer::InBand | Answer::Posted { .. } => {
-            if reply.request.is_none() || reply.is_refused() {
-                engine.say(&place, &reply.text).await;
-            }
+    let queued = Queued {
+        identity,
+        place,
+        command: command.to_string(),
+        answer: Answering::of(&answer),
+    };
+    let follow_up = match &answer {
+        Answer::FollowUp(follow_up) => Some(follow_up.clone()),
+        Answer::InBand | Answer::Posted { .. } => None,
+    };
+    let id = match front.enqueue(&queued, follow_up) {
+        Ok(id) => id,
+        Err(e) => {
+            return Dispatch::answer(Dispatched::Unavailable(format!(
+                "cannot queue the command: {e}"
+            )))
         }
+    };
+    if let Err(e) = engine.store().flush_group().await {
+        front.withdraw(id);
+        return Dispatch::answer(Dispatched::Unavailable(format!(
+            "cannot record the command: {e}"
+        )));
     }
+    front.release(id);
+    Dispatch::answer(Dispatched::Accepted(Started::Command(command)))
 }
 
 /// Refuses before anything ran. In band, the text is the answer; posted,

@@ -14,6 +14,7 @@
 
 pub mod discord;
 mod dispatch;
+mod front;
 pub mod github;
 mod pulls;
 mod scope;
@@ -26,6 +27,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use dispatch::{dispatch, dispatch_spawned, Dispatch};
+pub use front::{Front, WORKERS};
 
 use crate::command::Command;
 use crate::engine::{Conversation, Reaction};

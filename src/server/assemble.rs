@@ -73,7 +73,7 @@ pub async fn assemble(
     let gateway = gateway_settings(&config, &wired)?;
     let socket = socket_settings(&config)?;
     let state = Arc::new(ServerState {
-        engine: engine.clone(),
+        front: crate::inbound::Front::start(engine.clone()),
         slack,
         discord,
         github,

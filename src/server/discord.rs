@@ -121,7 +121,7 @@ async fn handle(state: &ServerState, request: Request<Body>) -> Answered {
     if let Some(follow) = deferred {
         inbound.answer = Answer::FollowUp(follow);
     }
-    let answer = inbound::dispatch_spawned(&state.engine, inbound).await;
+    let answer = inbound::dispatch_spawned(&state.front, inbound).await;
     let response = match &answer {
         // A deferred response for a command, a deferred update for a click.
         Dispatched::Accepted(_) => {

@@ -62,7 +62,7 @@ async fn handle(state: &ServerState, request: Request<Body>) -> Answered {
         ));
     }
     let decoded = github::webhook(
-        state.engine.config(),
+        state.front.engine().config(),
         &github.settings,
         header("x-github-event"),
         header("x-github-delivery"),
@@ -74,7 +74,7 @@ async fn handle(state: &ServerState, request: Request<Body>) -> Answered {
         github::Decoded::Comment { inbound, comment } => (inbound, Some(comment)),
         github::Decoded::Pull(inbound) => (inbound, None),
     };
-    let dispatched = inbound::dispatch_spawned(&state.engine, inbound).await;
+    let dispatched = inbound::dispatch_spawned(&state.front, inbound).await;
     let response = match &dispatched {
         Dispatched::Accepted(Started::Command(command)) => {
             if let Some(comment) = comment {

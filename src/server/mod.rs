@@ -27,7 +27,7 @@ pub use metrics::Metrics;
 pub(crate) use slack::ephemeral as slack_ephemeral;
 
 use crate::config::Secret;
-use crate::engine::{Clock, Engine, Request};
+use crate::engine::{Clock, Request};
 
 /// Largest request body read, in bytes; larger ones get 413.
 pub const MAX_BODY: usize = 256 * 1024;
@@ -42,8 +42,8 @@ pub struct SlackInbound {
 
 /// Everything the handlers share.
 pub struct ServerState {
-    /// The engine that runs commands.
-    pub engine: Engine,
+    /// The front door: the engine and the queue its commands wait in.
+    pub front: Arc<crate::inbound::Front>,
     /// Slack, when enabled.
     pub slack: Option<SlackInbound>,
     /// Discord, when enabled.
@@ -78,7 +78,7 @@ async fn healthz() -> &'static str {
 /// either way one line per check, e.g. `ok  registry ghcr.io` or
 /// `FAIL kubernetes prod: unavailable: …`.
 async fn readyz(State(state): State<Arc<ServerState>>) -> Response {
-    let checks = state.engine.readiness().await;
+    let checks = state.front.engine().readiness().await;
     let ready = checks.iter().all(|c| c.problem.is_none());
     let mut body = String::from(if ready { "ready\n" } else { "not ready\n" });
     for check in &checks {
@@ -96,7 +96,7 @@ async fn readyz(State(state): State<Arc<ServerState>>) -> Response {
 }
 
 async fn metrics_text(State(state): State<Arc<ServerState>>) -> Response {
-    let requests: Vec<(u64, Request)> = state.engine.store().requests().unwrap_or_default();
+    let requests: Vec<(u64, Request)> = state.front.engine().store().requests().unwrap_or_default();
     let mut by_state: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut in_flight = 0;
     for (_, r) in &requests {

@@ -60,7 +60,7 @@ pub(crate) fn ephemeral(answer: &Dispatched) -> Option<serde_json::Value> {
 async fn command(state: &ServerState, request: Request<Body>) -> Answered {
     let (settings, bytes, delivery) = verified(state, COMMANDS, request).await?;
     let inbound = slack::slash_command_form(settings, &bytes, delivery).map_err(rejected)?;
-    let answer = inbound::dispatch_spawned(&state.engine, inbound).await;
+    let answer = inbound::dispatch_spawned(&state.front, inbound).await;
     let label = answer.label();
     Ok((label, respond(state, COMMANDS, &answer)))
 }
@@ -73,7 +73,7 @@ async fn event(state: &ServerState, request: Request<Body>) -> Answered {
             Json(json!({ "challenge": challenge })).into_response(),
         )),
         slack::Event::Inbound(inbound) => {
-            let answer = inbound::dispatch_spawned(&state.engine, inbound).await;
+            let answer = inbound::dispatch_spawned(&state.front, inbound).await;
             Ok((answer.label(), respond(state, EVENTS, &answer)))
         }
     }
@@ -82,7 +82,7 @@ async fn event(state: &ServerState, request: Request<Body>) -> Answered {
 async fn interaction(state: &ServerState, request: Request<Body>) -> Answered {
     let (settings, bytes, _) = verified(state, INTERACTIONS, request).await?;
     let inbound = slack::interaction_form(settings, &bytes).map_err(rejected)?;
-    let answer = inbound::dispatch_spawned(&state.engine, inbound).await;
+    let answer = inbound::dispatch_spawned(&state.front, inbound).await;
     Ok((answer.label(), respond(state, INTERACTIONS, &answer)))
 }
 

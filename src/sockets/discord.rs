@@ -89,7 +89,7 @@ impl GatewaySettings {
         let (tx, mut rx) = mpsc::unbounded_channel::<(Inbound, Instant)>();
         crate::work::spawn(async move {
             while let Some((inbound, arrived)) = rx.recv().await {
-                let Dispatch { answer, work } = inbound::dispatch(&state.engine, inbound).await;
+                let Dispatch { answer, work } = inbound::dispatch(&state.front, inbound).await;
                 state
                     .metrics
                     .request(ROUTE, answer.label(), arrived.elapsed());

@@ -157,7 +157,7 @@ async fn session(
         };
         let (outcome, answer) = match inbound {
             Ok(inbound) => {
-                let answer = inbound::dispatch_spawned(&state.engine, inbound).await;
+                let answer = inbound::dispatch_spawned(&state.front, inbound).await;
                 if answer == Dispatched::Duplicate {
                     state.metrics.duplicate(route);
                 }

@@ -5,7 +5,8 @@
 //! instead of losing it. An entry is taken (removed) when its work starts:
 //! work that was running when the process died is not started again (a
 //! deploy's lock and state tell what became of it), work that was waiting
-//! is.
+//! is. The store keeps the entries; the order they run in is the
+//! caller's (it hands out positions only once an entry is durable).
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -29,32 +30,32 @@ impl Store {
         Ok(id)
     }
 
-    /// Removes and returns the oldest entry, if any. Two takers never get
-    /// the same entry. An entry that cannot be read back is removed and
-    /// reported as an error, so that it cannot block the ones behind it.
-    pub fn take_queued<T: DeserializeOwned>(&self) -> Result<Option<(u64, T)>, StoreError> {
-        let Some((key, value)) = self
+    /// Removes and returns entry `id`, if it still waits. Two takers never
+    /// get the same entry. An entry that cannot be read back is removed
+    /// all the same, and reported.
+    pub fn take_queued<T: DeserializeOwned>(&self, id: u64) -> Result<Option<T>, StoreError> {
+        let Some(value) = self
             .inner
             .queue
-            .pop_min()
+            .remove(id.to_be_bytes())
             .map_err(|e| io("write", "queue", &e))?
         else {
             return Ok(None);
         };
-        let id = be_u64(&key).unwrap_or(0);
-        let entry = decode("queue", || id.to_string(), &value)?;
-        Ok(Some((id, entry)))
+        decode("queue", || id.to_string(), &value).map(Some)
     }
 
-    /// Removes entry `id` if it is still waiting (its command could not be
-    /// recorded after all); true if it was.
-    pub fn dequeue(&self, id: u64) -> Result<bool, StoreError> {
-        let removed = self
-            .inner
+    /// The entries waiting, oldest first.
+    pub fn queued_ids(&self) -> Result<Vec<u64>, StoreError> {
+        self.inner
             .queue
-            .remove(id.to_be_bytes())
-            .map_err(|e| io("write", "queue", &e))?;
-        Ok(removed.is_some())
+            .iter()
+            .keys()
+            .map(|key| {
+                key.map_err(|e| io("read", "queue", &e))
+                    .map(|key| be_u64(&key).unwrap_or(0))
+            })
+            .collect()
     }
 
     /// How many entries wait.
@@ -68,41 +69,41 @@ mod tests {
     use super::*;
 
     #[test]
-    fn entries_come_out_oldest_first_once_and_survive_a_reopen() {
+    fn entries_are_taken_once_and_survive_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
+        let (a, b, c);
         {
             let store = Store::open(dir.path()).unwrap();
-            let a = store.enqueue(&"first").unwrap();
-            let b = store.enqueue(&"second").unwrap();
-            let c = store.enqueue(&"third").unwrap();
+            a = store.enqueue(&"first").unwrap();
+            b = store.enqueue(&"second").unwrap();
+            c = store.enqueue(&"third").unwrap();
             assert!(a < b && b < c);
-            assert!(store.dequeue(c).unwrap(), "a waiting entry can be withdrawn");
-            assert!(!store.dequeue(c).unwrap());
+            assert_eq!(
+                store.take_queued::<String>(c).unwrap().as_deref(),
+                Some("third")
+            );
+            assert_eq!(store.take_queued::<String>(c).unwrap(), None, "taken once");
             store.inner.db.flush().unwrap();
         }
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.queued(), 2);
-        let later = store.enqueue(&"fourth").unwrap();
-        let taken: Vec<String> = std::iter::from_fn(|| store.take_queued::<String>().unwrap())
-            .map(|(_, s)| s)
+        let d = store.enqueue(&"fourth").unwrap();
+        assert!(d > c, "positions grow across restarts");
+        assert_eq!(store.queued_ids().unwrap(), [a, b, d]);
+        let taken: Vec<String> = [a, b, d]
+            .iter()
+            .filter_map(|id| store.take_queued::<String>(*id).unwrap())
             .collect();
         assert_eq!(taken, ["first", "second", "fourth"]);
-        assert!(later > 0);
         assert_eq!(store.queued(), 0);
-        assert!(store.take_queued::<String>().unwrap().is_none());
     }
 
     #[test]
     fn an_unreadable_entry_is_removed_and_reported() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        store.enqueue(&"text").unwrap();
-        store.enqueue(&"more").unwrap();
-        assert!(store.take_queued::<u64>().is_err());
-        assert_eq!(store.queued(), 1, "the bad entry no longer blocks the queue");
-        assert_eq!(
-            store.take_queued::<String>().unwrap().map(|(_, s)| s),
-            Some("more".to_owned())
-        );
+        let bad = store.enqueue(&"text").unwrap();
+        assert!(store.take_queued::<u64>(bad).is_err());
+        assert_eq!(store.queued(), 0, "the bad entry is gone");
     }
 }
