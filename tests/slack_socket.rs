@@ -236,6 +236,42 @@ async fn a_disconnect_makes_the_client_reconnect_and_keep_working() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_dropped_in_the_middle_of_an_approval_loses_nothing_and_counts_it_once() {
+    within(async {
+        let chat = start().await;
+        chat.slack
+            .push_envelope(command("e4", "UALICE01", "deploy main to staging"));
+        let waiting = chat.newest_reaches(State::AwaitingApproval).await;
+        let staging = chat.message_about("to staging");
+        // The approval goes out and the connection drops at once: whether or
+        // not Gantry saw it, or acknowledged it, is a race.
+        chat.slack
+            .push_envelope(reaction("e5", "UCAROL03", &staging));
+        assert_eq!(chat.slack.socket_drop(), 1);
+        let fake = chat.slack.clone();
+        until("a new connection", || fake.connections_opened() == 2).await;
+        until("the new connection's session", || {
+            fake.socket_sessions() == 1
+        })
+        .await;
+        // Whatever was not acknowledged came again; it is acknowledged now.
+        chat.ack("e5", 1).await;
+        let done = chat.newest_reaches(State::Succeeded).await;
+        assert_eq!(done.id, waiting.id);
+        let approvers: Vec<&str> = done.approvals.iter().map(|a| a.person.as_str()).collect();
+        assert_eq!(approvers, ["carol"], "counted once");
+        let approvals = chat
+            .h
+            .actions(&waiting.id.to_string())
+            .into_iter()
+            .filter(|a| a == "request.approved")
+            .count();
+        assert_eq!(approvals, 1);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_envelope_with_a_key_twice_is_dropped_unacknowledged_and_not_recorded() {
     within(async {
         let chat = start().await;

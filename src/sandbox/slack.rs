@@ -62,7 +62,13 @@ struct Inner {
     connections_opened: usize,
     socket_sessions: Vec<mpsc::UnboundedSender<String>>,
     socket_received: Vec<Value>,
+    /// Envelopes sent and not acknowledged, by envelope id: as Slack does,
+    /// the fake sends them again on the next connection.
+    unacknowledged: Vec<Value>,
 }
+
+/// What the fake sends itself to drop a connection without a word.
+const DROP: &str = "\u{0}drop";
 
 /// A running fake Slack.
 #[derive(Clone)]
@@ -142,7 +148,17 @@ impl FakeSlack {
 
     /// Sends `envelope` to every open connection; answers how many it reached.
     pub fn push_envelope(&self, envelope: Value) -> usize {
+        if envelope["envelope_id"].is_string() {
+            self.inner().unacknowledged.push(envelope.clone());
+        }
         self.push_text(&envelope.to_string())
+    }
+
+    /// Drops every open connection at once, with no `disconnect` and no
+    /// close frame, as a network failure would; envelopes not acknowledged
+    /// by then come again on the next connection (`retry_attempt` + 1).
+    pub fn socket_drop(&self) -> usize {
+        self.push_text(DROP)
     }
 
     /// Sends `text` as it is (say JSON with a key twice, which no
@@ -200,9 +216,17 @@ async fn socket(
         "connection_info": { "app_id": "A0GANTRY" },
     });
     ws.send(Message::text(hello.to_string())).await?;
+    let again: Vec<Value> = fake.inner().unacknowledged.clone();
+    for mut envelope in again {
+        let attempt = envelope["retry_attempt"].as_u64().unwrap_or(0);
+        envelope["retry_attempt"] = json!(attempt + 1);
+        envelope["retry_reason"] = json!("timeout");
+        ws.send(Message::text(envelope.to_string())).await?;
+    }
     loop {
         tokio::select! {
             out = rx.recv() => match out {
+                Some(text) if text == DROP => return Ok(()),
                 Some(text) => {
                     ws.send(Message::text(text.clone())).await?;
                     let sent: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
@@ -216,7 +240,10 @@ async fn socket(
             incoming = ws.next() => match incoming {
                 Some(Ok(Message::Text(t))) => {
                     let payload: Value = serde_json::from_str(&t).unwrap_or(Value::Null);
-                    fake.inner().socket_received.push(payload);
+                    let mut inner = fake.inner();
+                    let id = payload["envelope_id"].clone();
+                    inner.unacknowledged.retain(|e| e["envelope_id"] != id);
+                    inner.socket_received.push(payload);
                 }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ok(()),
                 Some(Ok(_)) => {}
