@@ -46,20 +46,30 @@ pub(super) async fn interactions(
     timed(&state, INTERACTIONS, interaction(&state, request)).await
 }
 
-/// The in-band answer to a slash command: an ephemeral message, or a
-/// status when nothing was done.
+/// The in-band answer to a slash command: an ephemeral message, or none
+/// when nothing is to be said (a repeat). Over HTTP, "could not record" is
+/// a 503 instead; over Socket Mode, which has no status, it is this text.
 pub(crate) fn ephemeral(answer: &Dispatched) -> Option<serde_json::Value> {
     match answer {
-        Dispatched::Accepted(_) | Dispatched::Refused(..) => {
+        Dispatched::Accepted(_) | Dispatched::Refused(..) | Dispatched::Unavailable(_) => {
             Some(json!({ "response_type": "ephemeral", "text": escape(&answer.text()) }))
         }
-        Dispatched::Ignored(_) | Dispatched::Duplicate | Dispatched::Unavailable(_) => None,
+        Dispatched::Ignored(_) | Dispatched::Duplicate => None,
+    }
+}
+
+/// A decoder's refusal, as Slack is answered: what is not for Gantry is a
+/// plain 200 (Slack retries anything else).
+fn refused(why: inbound::Rejected) -> (&'static str, Response) {
+    match why {
+        inbound::Rejected::Ignored(label) => (label, StatusCode::OK.into_response()),
+        other => rejected(other),
     }
 }
 
 async fn command(state: &ServerState, request: Request<Body>) -> Answered {
     let (settings, bytes, delivery) = verified(state, COMMANDS, request).await?;
-    let inbound = slack::slash_command_form(settings, &bytes, delivery).map_err(rejected)?;
+    let inbound = slack::slash_command_form(settings, &bytes, delivery).map_err(refused)?;
     let answer = inbound::dispatch_spawned(&state.front, inbound).await;
     let label = answer.label();
     Ok((label, respond(state, COMMANDS, &answer)))
@@ -67,7 +77,7 @@ async fn command(state: &ServerState, request: Request<Body>) -> Answered {
 
 async fn event(state: &ServerState, request: Request<Body>) -> Answered {
     let (settings, bytes, _) = verified(state, EVENTS, request).await?;
-    match slack::event(settings, &bytes).map_err(rejected)? {
+    match slack::event(settings, &bytes).map_err(refused)? {
         slack::Event::Challenge(challenge) => Ok((
             "challenge",
             Json(json!({ "challenge": challenge })).into_response(),
@@ -81,7 +91,7 @@ async fn event(state: &ServerState, request: Request<Body>) -> Answered {
 
 async fn interaction(state: &ServerState, request: Request<Body>) -> Answered {
     let (settings, bytes, _) = verified(state, INTERACTIONS, request).await?;
-    let inbound = slack::interaction_form(settings, &bytes).map_err(rejected)?;
+    let inbound = slack::interaction_form(settings, &bytes).map_err(refused)?;
     let answer = inbound::dispatch_spawned(&state.front, inbound).await;
     Ok((answer.label(), respond(state, INTERACTIONS, &answer)))
 }
