@@ -140,7 +140,9 @@ pub fn event(settings: &Settings, bytes: &[u8]) -> Result<Event, Rejected> {
     let who =
         identity(settings, &envelope.team_id, user).map_err(|_| Rejected::Ignored("ignored"))?;
     let delivery = format!("slack-event:{}", envelope.event_id);
-    Ok(Event::Inbound(on_message(delivery, who, channel, ts, reaction)))
+    Ok(Event::Inbound(on_message(
+        delivery, who, channel, ts, reaction,
+    )))
 }
 
 #[derive(Debug, Deserialize)]
