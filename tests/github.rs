@@ -474,13 +474,10 @@ async fn closing_the_pr_tears_down_its_preview() {
             (answer.status, answer.body.as_str()),
             (200, "tearing down: pr-7")
         );
-        let gone = tokio::time::timeout(Duration::from_secs(20), async {
-            while s.h.sandbox.kube.namespace("preview-pr-7").is_some() {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        })
-        .await;
-        assert!(gone.is_ok(), "the preview namespace is deleted");
+        assert!(
+            s.h.namespace_gone("preview-pr-7").await,
+            "the preview namespace is deleted"
+        );
         assert!(s.wait_for_comment("preview removed").await);
         // A second close (a re-delivery with a new id) finds nothing left to remove.
         let again = s.send("pull_request", "t-3", &payload).await;
