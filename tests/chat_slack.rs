@@ -8,7 +8,6 @@ mod support;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
 use gantry::adapters::slack::APPROVE_ACTION;
 use gantry::config::Secret;
@@ -118,19 +117,12 @@ impl Chat {
 
     /// Waits (bounded) until the newest request reaches `state`.
     async fn newest_reaches(&self, state: State) -> Request {
-        for _ in 0..1000 {
-            let requests: Vec<(u64, Request)> = self.h.store.requests().unwrap();
-            if let Some((_, r)) = requests.last() {
-                if r.state == state {
-                    return r.clone();
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!(
-            "the newest request never became {state:?}: {:?}",
-            self.h.store.requests::<Request>().unwrap().last()
-        );
+        let newest = || self.h.store.requests::<Request>().unwrap().pop();
+        support::until(&format!("the newest request becomes {state:?}"), || {
+            newest().is_some_and(|(_, r)| r.state == state)
+        })
+        .await;
+        newest().expect("a request").1
     }
 
     /// The ts of the progress message whose first version mentions `what`.
@@ -147,248 +139,250 @@ impl Chat {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slack_commands_reactions_and_buttons_drive_a_release_to_prod() {
-    let chat = start().await;
-    let ack = chat.command("UALICE01", "deploy main to dev").await;
-    assert_eq!(ack.status, 200);
-    assert!(
-        ack.body.contains("on it: deploy main to dev"),
-        "{}",
-        ack.body
-    );
-    chat.newest_reaches(State::Succeeded).await;
+    support::within(async {
+        let chat = start().await;
+        let ack = chat.command("UALICE01", "deploy main to dev").await;
+        assert_eq!(ack.status, 200);
+        assert!(
+            ack.body.contains("on it: deploy main to dev"),
+            "{}",
+            ack.body
+        );
+        chat.newest_reaches(State::Succeeded).await;
 
-    chat.command("UALICE01", "deploy main to staging").await;
-    chat.newest_reaches(State::AwaitingApproval).await;
-    let staging = chat.message_about("to staging");
-    assert_eq!(chat.react("UCAROL03", &staging, "Ev01").await.status, 200);
-    chat.newest_reaches(State::Succeeded).await;
+        chat.command("UALICE01", "deploy main to staging").await;
+        chat.newest_reaches(State::AwaitingApproval).await;
+        let staging = chat.message_about("to staging");
+        assert_eq!(chat.react("UCAROL03", &staging, "Ev01").await.status, 200);
+        chat.newest_reaches(State::Succeeded).await;
 
-    chat.command("UALICE01", "promote from staging to prod")
+        chat.command("UALICE01", "promote from staging to prod")
+            .await;
+        let request = chat.newest_reaches(State::AwaitingApproval).await;
+        let prod = chat.message_about("to prod");
+        // alice's own reaction is refused, with a reply in the channel.
+        chat.react("UALICE01", &prod, "Ev02").await;
+        // bob approves by reaction; Slack retries the same event: it counts once.
+        chat.react("UBOB0002", &prod, "Ev03").await;
+        let retry = chat.react("UBOB0002", &prod, "Ev03").await;
+        assert_eq!((retry.status, retry.body.as_str()), (200, "duplicate"));
+        support::until("bob's approval and the refusal of alice's", || {
+            chat.h.request(request.id).approvals.len() == 1
+                && chat
+                    .slack
+                    .messages()
+                    .iter()
+                    .any(|m| m.versions[0].contains("cannot approve it too"))
+        })
         .await;
-    let request = chat.newest_reaches(State::AwaitingApproval).await;
-    let prod = chat.message_about("to prod");
-    // alice's own reaction is refused, with a reply in the channel.
-    chat.react("UALICE01", &prod, "Ev02").await;
-    // bob approves by reaction; Slack retries the same event: it counts once.
-    chat.react("UBOB0002", &prod, "Ev03").await;
-    let retry = chat.react("UBOB0002", &prod, "Ev03").await;
-    assert_eq!((retry.status, retry.body.as_str()), (200, "duplicate"));
-    for _ in 0..1000 {
-        let r: Request = chat.h.request(request.id);
-        if r.approvals.len() == 1
-            && chat
-                .slack
-                .messages()
-                .iter()
-                .any(|m| m.versions[0].contains("cannot approve it too"))
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(chat.h.request(request.id).state, State::AwaitingApproval);
-    // dave clicks the Approve button.
-    assert_eq!(
-        chat.click("UDAVE004", &prod, &request.id.to_string())
-            .await
-            .status,
-        200
-    );
-    let done = chat.newest_reaches(State::Succeeded).await;
-    let approvers: Vec<&str> = done.approvals.iter().map(|a| a.person.as_str()).collect();
-    assert_eq!(approvers, ["bob", "dave"]);
-    assert_eq!(chat.h.image("prod", "web"), chat.h.image("staging", "web"));
+        assert_eq!(chat.h.request(request.id).state, State::AwaitingApproval);
+        // dave clicks the Approve button.
+        assert_eq!(
+            chat.click("UDAVE004", &prod, &request.id.to_string())
+                .await
+                .status,
+            200
+        );
+        let done = chat.newest_reaches(State::Succeeded).await;
+        let approvers: Vec<&str> = done.approvals.iter().map(|a| a.person.as_str()).collect();
+        assert_eq!(approvers, ["bob", "dave"]);
+        assert_eq!(chat.h.image("prod", "web"), chat.h.image("staging", "web"));
 
-    // The request is recorded as succeeded before its last edit reaches Slack.
-    let mut message = None;
-    for _ in 0..500 {
-        let found = chat
+        // The request is recorded as succeeded before its last edit reaches Slack.
+        let progress = || {
+            chat.slack
+                .messages()
+                .into_iter()
+                .find(|m| m.ts == prod)
+                .unwrap()
+        };
+        support::until("the progress message reaches `succeeded`", || {
+            progress()
+                .versions
+                .last()
+                .is_some_and(|v| v.contains("succeeded"))
+        })
+        .await;
+        let message = progress();
+        let versions = message.versions.join("\n---\n");
+        for step in [
+            "awaiting approval: 0 of 2 from release-manager",
+            "(so far: bob)",
+            "approved by bob, dave",
+            "deploying",
+            "succeeded: web runs",
+        ] {
+            assert!(
+                versions.contains(step),
+                "`{step}` missing from:\n{versions}"
+            );
+        }
+        assert_eq!(
+            message.blocks,
+            json!([]),
+            "the buttons are gone once it is approved"
+        );
+        let refusal = chat
             .slack
             .messages()
             .into_iter()
-            .find(|m| m.ts == prod)
+            .find(|m| m.versions[0].contains("cannot approve it too"))
             .unwrap();
-        if found
-            .versions
-            .last()
-            .is_some_and(|v| v.contains("succeeded"))
-        {
-            message = Some(found);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let message = message.expect("the progress message reaches `succeeded`");
-    let versions = message.versions.join("\n---\n");
-    for step in [
-        "awaiting approval: 0 of 2 from release-manager",
-        "(so far: bob)",
-        "approved by bob, dave",
-        "deploying",
-        "succeeded: web runs",
-    ] {
         assert!(
-            versions.contains(step),
-            "`{step}` missing from:\n{versions}"
+            refusal.versions[0].contains("alice asked for"),
+            "{:?}",
+            refusal.versions
         );
-    }
-    assert_eq!(
-        message.blocks,
-        json!([]),
-        "the buttons are gone once it is approved"
-    );
-    let refusal = chat
-        .slack
-        .messages()
-        .into_iter()
-        .find(|m| m.versions[0].contains("cannot approve it too"))
-        .unwrap();
-    assert!(
-        refusal.versions[0].contains("alice asked for"),
-        "{:?}",
-        refusal.versions
-    );
-    assert!(chat.h.store.verify().unwrap().first_bad.is_none());
-    let actions = chat.h.actions(&request.id.to_string());
-    assert!(
-        actions.iter().filter(|a| *a == "request.approved").count() == 2,
-        "{actions:?}"
-    );
+        assert!(chat.h.store.verify().unwrap().first_bad.is_none());
+        let actions = chat.h.actions(&request.id.to_string());
+        assert!(
+            actions.iter().filter(|a| *a == "request.approved").count() == 2,
+            "{actions:?}"
+        );
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_restart_gantry_keeps_editing_the_same_message() {
-    let chat = start().await;
-    chat.command("UALICE01", "deploy main to staging").await;
-    let waiting = chat.newest_reaches(State::AwaitingApproval).await;
-    let before: Vec<String> = chat.slack.messages().iter().map(|m| m.ts.clone()).collect();
+    support::within(async {
+        let chat = start().await;
+        chat.command("UALICE01", "deploy main to staging").await;
+        let waiting = chat.newest_reaches(State::AwaitingApproval).await;
+        let before: Vec<String> = chat.slack.messages().iter().map(|m| m.ts.clone()).collect();
 
-    // A new engine over the same store and the same Slack: a restart.
-    let again = chat.h.restart();
-    let recovered = again.engine.recover().await.unwrap();
-    assert_eq!(recovered.resumed, [waiting.id.to_string()]);
-    again
-        .say(
-            "slack:T0SANDBOX:UCAROL03",
-            &format!("approve {}", waiting.id),
-        )
-        .await;
-    assert_eq!(again.request(waiting.id).state, State::Succeeded);
+        // A new engine over the same store and the same Slack: a restart.
+        let again = chat.h.restart();
+        let recovered = again.engine.recover().await.unwrap();
+        assert_eq!(recovered.resumed, [waiting.id.to_string()]);
+        again
+            .say(
+                "slack:T0SANDBOX:UCAROL03",
+                &format!("approve {}", waiting.id),
+            )
+            .await;
+        assert_eq!(again.request(waiting.id).state, State::Succeeded);
 
-    let messages = chat.slack.messages();
-    let after: Vec<String> = messages.iter().map(|m| m.ts.clone()).collect();
-    assert_eq!(after, before, "no new message was posted for the request");
-    let versions = &messages
-        .iter()
-        .find(|m| m.ts == before[0])
-        .unwrap()
-        .versions;
-    let text = versions.join("\n");
-    for step in [
-        "awaiting approval",
-        "still waiting after a restart",
-        "approved by carol",
-        "succeeded",
-    ] {
-        assert!(text.contains(step), "`{step}` missing:\n{text}");
-    }
+        let messages = chat.slack.messages();
+        let after: Vec<String> = messages.iter().map(|m| m.ts.clone()).collect();
+        assert_eq!(after, before, "no new message was posted for the request");
+        let versions = &messages
+            .iter()
+            .find(|m| m.ts == before[0])
+            .unwrap()
+            .versions;
+        let text = versions.join("\n");
+        for step in [
+            "awaiting approval",
+            "still waiting after a restart",
+            "approved by carol",
+            "succeeded",
+        ] {
+            assert!(text.contains(step), "`{step}` missing:\n{text}");
+        }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_approval_by_slash_command_is_answered_in_the_channel() {
-    let chat = start().await;
-    chat.command("UALICE01", "deploy main to staging").await;
-    let request = chat.newest_reaches(State::AwaitingApproval).await;
-    let ack = chat
-        .command("UALICE01", &format!("approve {}", request.id))
+    support::within(async {
+        let chat = start().await;
+        chat.command("UALICE01", "deploy main to staging").await;
+        let request = chat.newest_reaches(State::AwaitingApproval).await;
+        let ack = chat
+            .command("UALICE01", &format!("approve {}", request.id))
+            .await;
+        assert!(
+            ack.body.contains(&format!("on it: approve {}", request.id)),
+            "{}",
+            ack.body
+        );
+        // The refusal reaches the channel the command came from, not only the
+        // audit trail.
+        let refusal = || {
+            chat.slack
+                .messages()
+                .into_iter()
+                .find(|m| m.versions[0].starts_with("refused:"))
+        };
+        support::until("the refusal is posted in the channel", || {
+            refusal().is_some()
+        })
         .await;
-    assert!(
-        ack.body.contains(&format!("on it: approve {}", request.id)),
-        "{}",
-        ack.body
-    );
-    // The refusal reaches the channel the command came from, not only the
-    // audit trail.
-    let mut answered = None;
-    for _ in 0..1000 {
-        answered = chat
-            .slack
-            .messages()
-            .into_iter()
-            .find(|m| m.versions[0].starts_with("refused:"));
-        if answered.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let answered = answered.expect("the refusal is posted in the channel");
-    assert_eq!(answered.channel, "C0DEPLOYS");
-    assert!(
-        answered.versions[0].contains("alice asked for"),
-        "{:?}",
-        answered.versions
-    );
-    assert_eq!(chat.h.request(request.id).state, State::AwaitingApproval);
+        let answered = refusal().expect("the refusal is posted in the channel");
+        assert_eq!(answered.channel, "C0DEPLOYS");
+        assert!(
+            answered.versions[0].contains("alice asked for"),
+            "{:?}",
+            answered.versions
+        );
+        assert_eq!(chat.h.request(request.id).state, State::AwaitingApproval);
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_twice_in_an_event_or_a_button_payload_is_refused_and_not_recorded() {
-    let chat = start().await;
-    chat.command("UALICE01", "deploy main to staging").await;
-    let waiting = chat.newest_reaches(State::AwaitingApproval).await;
-    let staging = chat.message_about("to staging");
+    support::within(async {
+        let chat = start().await;
+        chat.command("UALICE01", "deploy main to staging").await;
+        let waiting = chat.newest_reaches(State::AwaitingApproval).await;
+        let staging = chat.message_about("to staging");
 
-    // serde_json would read the last `reaction`; other parsers the first.
-    let event = |reactions: &str| {
-        format!(
-            r#"{{"token":"unused","team_id":"{TEAM}","api_app_id":"A0GANTRY","type":"event_callback","event_id":"Ev09","event_time":1795521600,"event":{{"type":"reaction_added","user":"UCAROL03",{reactions},"item_user":"UGANTRY00","item":{{"type":"message","channel":"C0DEPLOYS","ts":"{staging}"}},"event_ts":"1795521600.000100"}}}}"#
-        )
-    };
-    let twice = event(r#""reaction":"eyes","reaction":"white_check_mark""#);
-    let refused = chat
-        .post("/slack/events", "application/json", twice.into_bytes())
-        .await;
-    assert_eq!(
-        (refused.status, refused.body.as_str()),
-        (
-            400,
-            r#"duplicate key "reaction" at /event in the JSON body"#
-        )
-    );
+        // serde_json would read the last `reaction`; other parsers the first.
+        let event = |reactions: &str| {
+            format!(
+                r#"{{"token":"unused","team_id":"{TEAM}","api_app_id":"A0GANTRY","type":"event_callback","event_id":"Ev09","event_time":1795521600,"event":{{"type":"reaction_added","user":"UCAROL03",{reactions},"item_user":"UGANTRY00","item":{{"type":"message","channel":"C0DEPLOYS","ts":"{staging}"}},"event_ts":"1795521600.000100"}}}}"#
+            )
+        };
+        let twice = event(r#""reaction":"eyes","reaction":"white_check_mark""#);
+        let refused = chat
+            .post("/slack/events", "application/json", twice.into_bytes())
+            .await;
+        assert_eq!(
+            (refused.status, refused.body.as_str()),
+            (
+                400,
+                r#"duplicate key "reaction" at /event in the JSON body"#
+            )
+        );
 
-    let payload = format!(
-        r#"{{"type":"block_actions","trigger_id":"trigger-UDAVE004","team":{{"id":"{TEAM}"}},"user":{{"id":"UDAVE004"}},"channel":{{"id":"C0DEPLOYS"}},"message":{{"ts":"{staging}"}},"actions":[{{"action_id":"gantry_deny","action_id":"{APPROVE_ACTION}","type":"button","action_ts":"1795521601.1"}}]}}"#
-    );
-    let form = serde_urlencoded::to_string([("payload", payload)]).unwrap();
-    let refused = chat
-        .post(
-            "/slack/interactions",
-            "application/x-www-form-urlencoded",
-            form.into_bytes(),
-        )
-        .await;
-    assert_eq!(
-        (refused.status, refused.body.as_str()),
-        (
-            400,
-            r#"duplicate key "action_id" at /actions/0 in the payload field"#
-        )
-    );
-    assert_eq!(chat.h.request(waiting.id).state, State::AwaitingApproval);
-    assert!(chat.h.request(waiting.id).approvals.is_empty());
+        let payload = format!(
+            r#"{{"type":"block_actions","trigger_id":"trigger-UDAVE004","team":{{"id":"{TEAM}"}},"user":{{"id":"UDAVE004"}},"channel":{{"id":"C0DEPLOYS"}},"message":{{"ts":"{staging}"}},"actions":[{{"action_id":"gantry_deny","action_id":"{APPROVE_ACTION}","type":"button","action_ts":"1795521601.1"}}]}}"#
+        );
+        let form = serde_urlencoded::to_string([("payload", payload)]).unwrap();
+        let refused = chat
+            .post(
+                "/slack/interactions",
+                "application/x-www-form-urlencoded",
+                form.into_bytes(),
+            )
+            .await;
+        assert_eq!(
+            (refused.status, refused.body.as_str()),
+            (
+                400,
+                r#"duplicate key "action_id" at /actions/0 in the payload field"#
+            )
+        );
+        assert_eq!(chat.h.request(waiting.id).state, State::AwaitingApproval);
+        assert!(chat.h.request(waiting.id).approvals.is_empty());
 
-    // The refused event was not recorded: Slack's retry with a correct body
-    // (same event_id) is acted on, not answered `duplicate`.
-    let retried = chat
-        .post(
-            "/slack/events",
-            "application/json",
-            event(r#""reaction":"white_check_mark""#).into_bytes(),
-        )
-        .await;
-    assert_eq!((retried.status, retried.body.as_str()), (200, ""));
-    let done = chat.newest_reaches(State::Succeeded).await;
-    assert_eq!(done.id, waiting.id);
-    let approvers: Vec<&str> = done.approvals.iter().map(|a| a.person.as_str()).collect();
-    assert_eq!(approvers, ["carol"]);
+        // The refused event was not recorded: Slack's retry with a correct body
+        // (same event_id) is acted on, not answered `duplicate`.
+        let retried = chat
+            .post(
+                "/slack/events",
+                "application/json",
+                event(r#""reaction":"white_check_mark""#).into_bytes(),
+            )
+            .await;
+        assert_eq!((retried.status, retried.body.as_str()), (200, ""));
+        let done = chat.newest_reaches(State::Succeeded).await;
+        assert_eq!(done.id, waiting.id);
+        let approvers: Vec<&str> = done.approvals.iter().map(|a| a.person.as_str()).collect();
+        assert_eq!(approvers, ["carol"]);
+    })
+    .await;
 }

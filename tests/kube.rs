@@ -683,8 +683,15 @@ async fn a_gitops_rollout_waits_for_the_sync_to_apply_the_image() {
         // The sync applies it while Gantry watches: then it completes.
         w.rollout_timeout = Duration::from_secs(20);
         let sync = KubeCluster::for_url(fake.url()).unwrap();
+        fake.clear_requests();
         let syncing = async {
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            // Once Gantry's watch is open, so that it sees the sync happen.
+            fake.wait_until(|k| {
+                k.requests().iter().any(|r| {
+                    r.is_watch() && r.path.contains("/namespaces/dev/") && r.status.is_some()
+                })
+            })
+            .await;
             sync.set_image(&workload("dev"), &image('b'), &stamp(0))
                 .await
                 .unwrap();

@@ -622,132 +622,144 @@ async fn sandbox(auth: Auth) -> TestRegistry {
 
 #[tokio::test]
 async fn the_bearer_challenge_is_answered_and_the_token_cached() {
-    bounded(async {
-        let r = sandbox(Auth::Bearer).await;
-        let s = r.sandbox().unwrap();
-        let reported = r
-            .push(
-                REPO,
-                "v1",
-                &BuiltImage::single("web-1", &amd64(), ImageFormat::Oci),
-            )
-            .await;
-        let adapter = r.adapter();
-        let (grants, before) = (s.token_grants(), s.requests().len());
-        assert_eq!(adapter.digest(&repo(&r), "v1").await, Ok(reported.clone()));
-        assert_eq!(adapter.digest(&repo(&r), "v1").await, Ok(reported));
-        assert_eq!(s.token_grants(), grants + 1, "one token for both");
-        let seen: Vec<(String, String, Option<&str>)> = s.requests()[before..]
-            .iter()
-            .map(|q| (q.method.clone(), q.path.clone(), q.auth))
-            .collect();
-        let manifest = format!("/v2/{REPO}/manifests/v1");
-        assert_eq!(
-            seen,
-            [
-                ("HEAD".into(), manifest.clone(), None),
-                ("GET".into(), "/token".into(), Some("basic")),
-                ("HEAD".into(), manifest.clone(), Some("bearer")),
-                ("HEAD".into(), manifest, Some("bearer")),
-            ]
-        );
+    support::within(async {
+        bounded(async {
+            let r = sandbox(Auth::Bearer).await;
+            let s = r.sandbox().unwrap();
+            let reported = r
+                .push(
+                    REPO,
+                    "v1",
+                    &BuiltImage::single("web-1", &amd64(), ImageFormat::Oci),
+                )
+                .await;
+            let adapter = r.adapter();
+            let (grants, before) = (s.token_grants(), s.requests().len());
+            assert_eq!(adapter.digest(&repo(&r), "v1").await, Ok(reported.clone()));
+            assert_eq!(adapter.digest(&repo(&r), "v1").await, Ok(reported));
+            assert_eq!(s.token_grants(), grants + 1, "one token for both");
+            let seen: Vec<(String, String, Option<&str>)> = s.requests()[before..]
+                .iter()
+                .map(|q| (q.method.clone(), q.path.clone(), q.auth))
+                .collect();
+            let manifest = format!("/v2/{REPO}/manifests/v1");
+            assert_eq!(
+                seen,
+                [
+                    ("HEAD".into(), manifest.clone(), None),
+                    ("GET".into(), "/token".into(), Some("basic")),
+                    ("HEAD".into(), manifest.clone(), Some("bearer")),
+                    ("HEAD".into(), manifest, Some("bearer")),
+                ]
+            );
 
-        let wrong = OciRegistry::new(RegistrySettings {
-            credentials: Some(Credentials::new(USER, Secret::new("nope".into()))),
-            ..r.settings()
+            let wrong = OciRegistry::new(RegistrySettings {
+                credentials: Some(Credentials::new(USER, Secret::new("nope".into()))),
+                ..r.settings()
+            })
+            .unwrap();
+            let want = Err(PortError::Unauthorised(format!(
+                "registry auth failed for {}",
+                repo(&r)
+            )));
+            assert_eq!(wrong.digest(&repo(&r), "v1").await, want);
+            // Anonymous callers get a token that grants nothing.
+            let anonymous = OciRegistry::new(RegistrySettings {
+                credentials: None,
+                ..r.settings()
+            })
+            .unwrap();
+            assert_eq!(anonymous.digest(&repo(&r), "v1").await, want);
         })
-        .unwrap();
-        let want = Err(PortError::Unauthorised(format!(
-            "registry auth failed for {}",
-            repo(&r)
-        )));
-        assert_eq!(wrong.digest(&repo(&r), "v1").await, want);
-        // Anonymous callers get a token that grants nothing.
-        let anonymous = OciRegistry::new(RegistrySettings {
-            credentials: None,
-            ..r.settings()
-        })
-        .unwrap();
-        assert_eq!(anonymous.digest(&repo(&r), "v1").await, want);
+        .await;
     })
     .await;
 }
 
 #[tokio::test]
 async fn server_errors_are_retried_a_bounded_number_of_times() {
-    bounded(async {
-        let r = sandbox(Auth::Anonymous).await;
-        let s = r.sandbox().unwrap();
-        let reported = r
-            .push(
-                REPO,
-                "v1",
-                &BuiltImage::single("web-1", &amd64(), ImageFormat::Oci),
-            )
-            .await;
-        let adapter = r.adapter();
-        s.fail_next(2, 503, None);
-        assert_eq!(adapter.digest(&repo(&r), "v1").await, Ok(reported.clone()));
-        let before = s.requests().len();
-        s.fail_next(3, 503, None);
-        let err = adapter.resolve(&image(&r, "v1")).await.unwrap_err();
-        assert_eq!(s.requests().len() - before, 3, "three attempts, no more");
-        assert_eq!(
-            err.to_string(),
-            format!(
-                "registry {} is unavailable for {} after 3 attempts: \
-                 HTTP 503 Service Unavailable",
-                r.host(),
-                repo(&r)
-            )
-        );
-        // 429 waits as asked when that is short, and gives up at once when not.
-        s.fail_next(1, 429, Some(0));
-        assert_eq!(adapter.digest(&repo(&r), "v1").await, Ok(reported));
-        s.fail_next(1, 429, Some(3600));
-        assert_eq!(
-            adapter.digest(&repo(&r), "v1").await,
-            Err(PortError::RateLimited {
-                retry_after: Duration::from_secs(3600)
-            })
-        );
+    support::within(async {
+        bounded(async {
+            let r = sandbox(Auth::Anonymous).await;
+            let s = r.sandbox().unwrap();
+            let reported = r
+                .push(
+                    REPO,
+                    "v1",
+                    &BuiltImage::single("web-1", &amd64(), ImageFormat::Oci),
+                )
+                .await;
+            let adapter = r.adapter();
+            s.fail_next(2, 503, None);
+            assert_eq!(adapter.digest(&repo(&r), "v1").await, Ok(reported.clone()));
+            let before = s.requests().len();
+            s.fail_next(3, 503, None);
+            let err = adapter.resolve(&image(&r, "v1")).await.unwrap_err();
+            assert_eq!(s.requests().len() - before, 3, "three attempts, no more");
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "registry {} is unavailable for {} after 3 attempts: \
+                     HTTP 503 Service Unavailable",
+                    r.host(),
+                    repo(&r)
+                )
+            );
+            // 429 waits as asked when that is short, and gives up at once when not.
+            s.fail_next(1, 429, Some(0));
+            assert_eq!(adapter.digest(&repo(&r), "v1").await, Ok(reported));
+            s.fail_next(1, 429, Some(3600));
+            assert_eq!(
+                adapter.digest(&repo(&r), "v1").await,
+                Err(PortError::RateLimited {
+                    retry_after: Duration::from_secs(3600)
+                })
+            );
+        })
+        .await;
     })
     .await;
 }
 
 #[tokio::test]
 async fn a_registry_without_the_digest_header_is_hashed() {
-    bounded(async {
-        let r = sandbox(Auth::Anonymous).await;
-        let s = r.sandbox().unwrap();
-        let built = BuiltImage::single("web-1", &amd64(), ImageFormat::Oci);
-        let reported = r.push(REPO, "v1", &built).await;
-        s.omit_digest_header(true);
-        let before = s.requests().len();
-        let resolved = r.adapter().resolve(&image(&r, "v1")).await.unwrap();
-        assert_eq!(
-            (resolved.digest, resolved.media_type.as_str()),
-            (reported, OCI_MANIFEST)
-        );
-        let methods: Vec<String> = s.requests()[before..]
-            .iter()
-            .map(|q| q.method.clone())
-            .collect();
-        assert_eq!(methods, ["HEAD", "GET"]);
+    support::within(async {
+        bounded(async {
+            let r = sandbox(Auth::Anonymous).await;
+            let s = r.sandbox().unwrap();
+            let built = BuiltImage::single("web-1", &amd64(), ImageFormat::Oci);
+            let reported = r.push(REPO, "v1", &built).await;
+            s.omit_digest_header(true);
+            let before = s.requests().len();
+            let resolved = r.adapter().resolve(&image(&r, "v1")).await.unwrap();
+            assert_eq!(
+                (resolved.digest, resolved.media_type.as_str()),
+                (reported, OCI_MANIFEST)
+            );
+            let methods: Vec<String> = s.requests()[before..]
+                .iter()
+                .map(|q| q.method.clone())
+                .collect();
+            assert_eq!(methods, ["HEAD", "GET"]);
+        })
+        .await;
     })
     .await;
 }
 
 #[tokio::test]
 async fn images_published_directly_resolve_like_pushed_ones() {
-    bounded(async {
-        let r = sandbox(Auth::Anonymous).await;
-        let index = BuiltImage::index("demo", &[amd64(), arm64()], ImageFormat::Oci);
-        let digest = r.sandbox().unwrap().publish(REPO, "demo", &index).unwrap();
-        assert_eq!(digest, index.digest());
-        let resolved = r.adapter().resolve(&image(&r, "demo")).await.unwrap();
-        assert_eq!(resolved.digest, digest);
-        assert_eq!(resolved.platforms, [amd64(), arm64()]);
+    support::within(async {
+        bounded(async {
+            let r = sandbox(Auth::Anonymous).await;
+            let index = BuiltImage::index("demo", &[amd64(), arm64()], ImageFormat::Oci);
+            let digest = r.sandbox().unwrap().publish(REPO, "demo", &index).unwrap();
+            assert_eq!(digest, index.digest());
+            let resolved = r.adapter().resolve(&image(&r, "demo")).await.unwrap();
+            assert_eq!(resolved.digest, digest);
+            assert_eq!(resolved.platforms, [amd64(), arm64()]);
+        })
+        .await;
     })
     .await;
 }

@@ -16,7 +16,7 @@ use gantry::sandbox::slack::FakeSlack;
 use gantry::server::{Metrics, ServerState, SlackInbound};
 use gantry::sockets::slack::{SocketMode, SocketSettings};
 use serde_json::{json, Value};
-use support::Harness;
+use support::{until, Harness};
 
 const TEAM: &str = "T0SANDBOX";
 const APP_TOKEN: &str = "xapp-1-A0GANTRY-socket";
@@ -33,17 +33,6 @@ async fn within<F: Future<Output = ()>>(test: F) {
     tokio::time::timeout(LIMIT, test)
         .await
         .expect("the test took too long");
-}
-
-/// Polls `ready` every 10 ms, at most 10 s.
-async fn until(what: &str, mut ready: impl FnMut() -> bool) {
-    for _ in 0..1000 {
-        if ready() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("never happened: {what}");
 }
 
 async fn start() -> Chat {

@@ -9,6 +9,7 @@
 pub mod http;
 pub mod registry;
 
+use std::future::Future;
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -28,6 +29,29 @@ pub const TUESDAY_NOON: i64 = 1_795_521_600;
 
 /// The sandbox pace in tests: fast rollouts, builds and syncs.
 pub const TICK: Duration = Duration::from_millis(2);
+
+/// The longest one test may run: a test that hangs fails with a message
+/// instead of stalling the suite.
+pub const TEST_LIMIT: Duration = Duration::from_secs(120);
+
+/// Runs a test's body within [`TEST_LIMIT`].
+pub async fn within<T>(test: impl Future<Output = T>) -> T {
+    tokio::time::timeout(TEST_LIMIT, test)
+        .await
+        .expect("the test finishes within its time limit")
+}
+
+/// Waits (bounded, 10 s) until `ready` holds, looking again every 10 ms;
+/// the sync point for state a fake or the store only shows when asked.
+pub async fn until(what: &str, mut ready: impl FnMut() -> bool) {
+    for _ in 0..1000 {
+        if ready() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("never happened: {what}");
+}
 
 /// An engine on the production wiring, pointed at the sandbox servers.
 pub struct Harness {
