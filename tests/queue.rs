@@ -6,10 +6,14 @@ mod support;
 
 use gantry::inbound::Front;
 use serde_json::json;
-use support::{eventually, Harness};
+use support::{until, within, Harness};
 
 #[tokio::test]
 async fn a_command_left_waiting_runs_at_the_next_start() {
+    within(a_command_left_waiting_runs()).await;
+}
+
+async fn a_command_left_waiting_runs() {
     let h = Harness::new("engine.toml").await;
     // The stored shape of a queue entry: what a previous process left.
     let entry = json!({
@@ -24,7 +28,7 @@ async fn a_command_left_waiting_runs_at_the_next_start() {
     let _front = Front::start(h.engine.clone());
 
     let slack = h.slack();
-    eventually("the waiting whoami is answered in #deploys", || {
+    until("the waiting whoami is answered in #deploys", || {
         slack.messages().iter().any(|m| {
             m.channel == "C0DEPLOYS"
                 && m.versions
@@ -38,6 +42,10 @@ async fn a_command_left_waiting_runs_at_the_next_start() {
 
 #[tokio::test]
 async fn an_entry_the_grammar_no_longer_reads_is_answered_not_run() {
+    within(an_unreadable_entry_is_answered()).await;
+}
+
+async fn an_unreadable_entry_is_answered() {
     let h = Harness::new("engine.toml").await;
     let entry = json!({
         "identity": "slack:T0SANDBOX:UALICE01",
@@ -48,7 +56,7 @@ async fn an_entry_the_grammar_no_longer_reads_is_answered_not_run() {
     h.store.enqueue(&entry).unwrap();
     let _front = Front::start(h.engine.clone());
     let slack = h.slack();
-    eventually("the person is told the command cannot run", || {
+    until("the person is told the command cannot run", || {
         slack.messages().iter().any(|m| {
             m.versions.iter().any(|v| {
                 v.starts_with("`launch the rockets` was accepted but can no longer be run")

@@ -305,15 +305,3 @@ impl Harness {
             .collect()
     }
 }
-
-/// Waits until `ready` holds, looking every 10 ms for at most 20 s; panics
-/// naming `what` if it never does.
-pub async fn eventually(what: &str, mut ready: impl FnMut() -> bool) {
-    for _ in 0..2000 {
-        if ready() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("never happened: {what}");
-}
