@@ -34,6 +34,8 @@ struct Chat {
     discord: FakeDiscord,
     rest: Arc<DiscordNotifier>,
     addr: SocketAddr,
+    /// The server; the test fails if it stopped.
+    _server: support::Watched,
 }
 
 fn from(user: u64) -> Origin {
@@ -69,15 +71,14 @@ async fn start() -> Chat {
         metrics: Metrics::default(),
         clock: Arc::new(move || time.load(Ordering::SeqCst)),
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router(state)).await });
+    let (addr, server) = support::serve_router(router(state)).await;
     discord.set_interactions_url(&format!("http://{addr}/discord/interactions"));
     Chat {
         h,
         discord,
         rest,
         addr,
+        _server: server,
     }
 }
 

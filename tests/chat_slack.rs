@@ -26,6 +26,8 @@ struct Chat {
     h: Harness,
     slack: FakeSlack,
     addr: SocketAddr,
+    /// The server; the test fails if it stopped.
+    _server: support::Watched,
 }
 
 async fn start() -> Chat {
@@ -48,10 +50,13 @@ async fn start() -> Chat {
         metrics: Metrics::default(),
         clock: Arc::new(move || time.load(Ordering::SeqCst)),
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router(state)).await });
-    Chat { h, slack, addr }
+    let (addr, server) = support::serve_router(router(state)).await;
+    Chat {
+        h,
+        slack,
+        addr,
+        _server: server,
+    }
 }
 
 impl Chat {

@@ -32,6 +32,8 @@ const LIMIT: Duration = Duration::from_secs(60);
 struct Chat {
     h: Harness,
     discord: FakeDiscord,
+    /// The gateway client; the test fails if it stopped.
+    _client: support::Watched,
 }
 
 fn from(user: u64) -> Origin {
@@ -79,8 +81,13 @@ async fn start() -> Chat {
     let discord = h.discord();
     discord.set_heartbeat_interval(200);
     let token = h.sandbox.secrets.discord_bot_token.expose().to_owned();
-    tokio::spawn(settings(&discord, &token).run(state(&h)));
-    let chat = Chat { h, discord };
+    let client =
+        support::Watched::spawn("gateway client", settings(&discord, &token).run(state(&h)));
+    let chat = Chat {
+        h,
+        discord,
+        _client: client,
+    };
     chat.until("the gateway session", |c| c.discord.gateway_sessions() == 1)
         .await;
     chat

@@ -64,6 +64,8 @@ struct Setup {
     forge: Arc<GithubForge>,
     webhook: String,
     head: String,
+    /// The webhook server; the test fails if it stopped.
+    _server: support::Watched,
 }
 
 /// The sandbox for `tests/data/github.toml` with pull request #7 from
@@ -99,9 +101,8 @@ async fn start_with(h: support::Harness) -> Setup {
         metrics: Metrics::default(),
         clock: system_clock(),
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let webhook = format!("http://{}/github/webhook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router(state)).await });
+    let (addr, server) = support::serve_router(router(state)).await;
+    let webhook = format!("http://{addr}/github/webhook");
     Setup {
         fake,
         h,
@@ -109,6 +110,7 @@ async fn start_with(h: support::Harness) -> Setup {
         forge,
         webhook,
         head,
+        _server: server,
     }
 }
 

@@ -169,9 +169,7 @@ async fn readyz(engine: &Engine) -> (u16, String) {
         metrics: Metrics::default(),
         clock: Arc::new(|| TUESDAY_NOON),
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router(state)).await });
+    let (addr, _server) = support::serve_router(router(state)).await;
     let answer = reqwest::get(format!("http://{addr}/readyz")).await.unwrap();
     let status = answer.status().as_u16();
     (status, answer.text().await.unwrap())
@@ -224,4 +222,14 @@ async fn readiness_asks_every_outside_system_and_names_the_one_that_fails() {
         assert_eq!(status, 200, "{body}");
     })
     .await;
+}
+
+/// The watch the in-process servers run under: a task that ended fails
+/// the test that held it.
+#[tokio::test]
+#[should_panic(expected = "the server task ended before the test did")]
+async fn a_server_that_died_fails_its_test() {
+    let server = support::Watched::spawn("server", async {});
+    support::until("the task ends", || !server.running()).await;
+    drop(server);
 }

@@ -27,6 +27,8 @@ struct Chat {
     slack: FakeSlack,
     /// The state the client shares, as `gantry serve` shares the routes'.
     state: Arc<ServerState>,
+    /// The Socket Mode client; the test fails if it stopped.
+    _client: support::Watched,
 }
 
 async fn within<F: Future<Output = ()>>(test: F) {
@@ -63,10 +65,18 @@ async fn start() -> Chat {
         metrics: Metrics::default(),
         clock: h.clock_fn(),
     });
-    tokio::spawn(SocketMode::serve(state.clone(), settings));
+    let client = support::Watched::spawn(
+        "Socket Mode client",
+        SocketMode::serve(state.clone(), settings),
+    );
     let fake = slack.clone();
     until("a Socket Mode connection", || fake.socket_sessions() == 1).await;
-    Chat { h, slack, state }
+    Chat {
+        h,
+        slack,
+        state,
+        _client: client,
+    }
 }
 
 fn command(id: &str, user: &str, text: &str) -> Value {

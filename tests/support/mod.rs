@@ -305,3 +305,53 @@ impl Harness {
             .collect()
     }
 }
+
+/// A server or client task a test runs beside itself. The test fails if
+/// the task has ended (returned, failed or panicked) by the time the test
+/// lets go of it, so a server that died cannot pass as one that was idle.
+pub struct Watched {
+    name: &'static str,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Watched {
+    /// Spawns `task`, named `name` in the failure.
+    pub fn spawn<F>(name: &'static str, task: F) -> Watched
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let task = tokio::spawn(async move {
+            task.await;
+        });
+        Watched { name, task }
+    }
+
+    /// Whether the task is still running.
+    pub fn running(&self) -> bool {
+        !self.task.is_finished()
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        let ended = self.task.is_finished();
+        self.task.abort();
+        if ended && !std::thread::panicking() {
+            panic!("the {} task ended before the test did", self.name);
+        }
+    }
+}
+
+/// Serves `router` on a free loopback port, watched: the test fails if the
+/// server stops while the test runs.
+pub async fn serve_router(router: axum::Router) -> (std::net::SocketAddr, Watched) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a free port");
+    let addr = listener.local_addr().expect("the port");
+    let server = Watched::spawn("server", async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    (addr, server)
+}
