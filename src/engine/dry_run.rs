@@ -3,7 +3,7 @@
 //! run side by side and none stands in a real deploy's way; it reports the
 //! lock a deploy would meet instead.
 
-use super::record::{deploy_lock_key, describe_deploy_lock, describe_env_lock, env_lock_key};
+use super::locks::{deploy_lock_key, describe_deploy_lock, describe_env_lock, env_lock_key};
 use super::state::{check_start, Event, Request};
 use super::{Engine, EngineError};
 use crate::config::{App, Environment};

@@ -1,15 +1,16 @@
-//! `approve`, `deny` and `cancel`: people acting on a request.
+//! `approve`, `deny`, `cancel` and approval reactions: people acting on a
+//! request.
 
-use super::handle::Reply;
-use super::progress::headline;
-use super::state::{transition, Event, State};
-use super::{Engine, EngineError};
 use crate::config::Person;
+use crate::engine::progress::headline;
+use crate::engine::reply::Reply;
+use crate::engine::state::{transition, Event, State};
+use crate::engine::{Engine, EngineError};
 use crate::names::{Identity, RequestId};
 
 impl Engine {
     /// Counts an approval; runs the request when it has enough.
-    pub(super) async fn approve(
+    pub(in crate::engine) async fn approve(
         &self,
         person: &Person,
         identity: &Identity,
@@ -62,7 +63,7 @@ impl Engine {
     }
 
     /// Denies a waiting request; only someone who could approve it, or an admin.
-    pub(super) async fn deny(
+    pub(in crate::engine) async fn deny(
         &self,
         person: &Person,
         id: RequestId,
@@ -106,7 +107,7 @@ impl Engine {
     }
 
     /// Cancels a request that has not started changing anything.
-    pub(super) async fn cancel(
+    pub(in crate::engine) async fn cancel(
         &self,
         person: &Person,
         id: RequestId,
@@ -156,7 +157,7 @@ impl Engine {
     pub async fn react(
         &self,
         identity: &Identity,
-        platform: super::state::Platform,
+        platform: crate::engine::state::Platform,
         channel: &str,
         message_id: &str,
         reaction: Reaction,
@@ -177,7 +178,7 @@ impl Engine {
                 return Some(self.revoke(person, id).await.unwrap_or_else(Reply::refused));
             }
         };
-        let conversation = super::state::Conversation {
+        let conversation = crate::engine::state::Conversation {
             platform,
             channel: channel.into(),
         };
@@ -185,11 +186,7 @@ impl Engine {
     }
 
     /// Withdraws `person`'s approval of a request that has not started.
-    pub(super) async fn revoke(
-        &self,
-        person: &Person,
-        id: RequestId,
-    ) -> Result<Reply, EngineError> {
+    async fn revoke(&self, person: &Person, id: RequestId) -> Result<Reply, EngineError> {
         let Some(request) = self.load(id)? else {
             return Ok(Reply::text(format!("there is no request {id}")));
         };

@@ -1,0 +1,92 @@
+//! `deploy <ref> [of <app>] to <env>`: the ref's commit and the image built
+//! from it, pinned when the request is made; a preview namespace made ready
+//! before a deploy into it.
+
+use crate::command::GitRef;
+use crate::config::{App, Environment, Target};
+use crate::engine::ports::Workload;
+use crate::engine::request::Pins;
+use crate::engine::state::{Action, Request};
+use crate::engine::Engine;
+use crate::names::Digest;
+
+impl Engine {
+    /// Pins a deploy: the commit the ref points at and the image built
+    /// from it.
+    pub(in crate::engine) async fn pin_deploy(
+        &self,
+        app: &App,
+        reference: &GitRef,
+        previous: Option<Digest>,
+    ) -> Result<Pins, String> {
+        let repo = app.repo.to_string();
+        let sha = self
+            .ports
+            .forge
+            .resolve(&repo, reference)
+            .await
+            .map_err(|e| e.to_string())?;
+        let branch = match reference {
+            GitRef::Name(name) => name.clone(),
+            _ => String::new(),
+        };
+        let tag = app.tag_template.render(sha.as_str(), &branch);
+        let digest = self
+            .ports
+            .registry
+            .digest(&app.image, &tag)
+            .await
+            .map_err(|e| format!("{e}; try `build {}`", reference))?;
+        Ok(Pins {
+            sha,
+            digest: Some(digest),
+            previous,
+        })
+    }
+
+    /// Makes a preview namespace ready for a deploy: creates it, labelled
+    /// with the request, the branch or pull request and its expiry, and
+    /// copies the app into it from the source namespace, if one is set.
+    pub(in crate::engine) async fn prepare_preview(
+        &self,
+        request: &Request,
+        env: &Environment,
+        workload: &Workload,
+    ) -> Result<(), String> {
+        use crate::engine::ports::preview_labels as label;
+        let ttl = match &env.target {
+            Target::Preview { ttl, .. } => i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2),
+            Target::Namespace(_) => 0,
+        };
+        let mut labels: std::collections::BTreeMap<String, String> = [
+            (label::PREVIEW.to_owned(), "true".to_owned()),
+            (label::REQUEST.to_owned(), request.id.to_string()),
+            (label::EXPIRES.to_owned(), (self.now() + ttl).to_string()),
+        ]
+        .into_iter()
+        .collect();
+        if let Action::Deploy { reference } = &request.action {
+            match reference.strip_prefix('#') {
+                Some(pr) => labels.insert(label::PR.to_owned(), pr.to_owned()),
+                None => labels.insert(label::BRANCH.to_owned(), reference.clone()),
+            };
+        }
+        self.ports
+            .cluster
+            .ensure_namespace(&workload.context, &workload.namespace, &labels)
+            .await
+            .map_err(|e| format!("creating namespace {} failed: {e}", workload.namespace))?;
+        let Target::Preview {
+            source_namespace: Some(source),
+            ..
+        } = &env.target
+        else {
+            return Ok(());
+        };
+        self.ports
+            .cluster
+            .copy_workload(workload, source)
+            .await
+            .map_err(|e| format!("copying the app from {source} failed: {e}"))
+    }
+}
