@@ -28,6 +28,8 @@ pub mod throttle;
 
 #[cfg(test)]
 mod state_tests;
+#[cfg(test)]
+mod testing;
 
 use std::sync::Arc;
 

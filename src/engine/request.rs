@@ -291,3 +291,46 @@ fn namespace_for(env: &Environment, command: &Command, app: &App) -> Result<Stri
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::namespace_for;
+    use crate::command::{Grammar, Vocabulary};
+    use crate::config::Config;
+
+    fn config() -> Config {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/engine.toml");
+        crate::config::load(&path).expect("the test config loads")
+    }
+
+    #[test]
+    fn each_command_changes_its_environments_namespace_or_its_preview() {
+        let config = config();
+        let grammar = Grammar::builtin().expect("grammar");
+        let names = Vocabulary::new(config.env_names(), config.app_names());
+        let app = config.app("web").expect("web");
+        for (text, env, namespace) in [
+            ("deploy main to dev", "dev", Ok("dev")),
+            ("promote from staging to prod", "prod", Ok("prod")),
+            ("deploy feat-x to preview", "preview", Ok("preview-feat-x")),
+            ("deploy #12 to preview", "preview", Ok("preview-pr-12")),
+            ("teardown feat-x", "preview", Ok("preview-feat-x")),
+            (
+                "rollback in preview",
+                "preview",
+                Err("preview takes deploys and teardowns only"),
+            ),
+        ] {
+            let command = grammar.parse(text, &names).expect(text);
+            let env = config.env(env).expect(env);
+            let found = namespace_for(env, &command, app);
+            assert_eq!(
+                found.as_deref(),
+                namespace.map_err(|e: &str| e.to_owned()).as_deref(),
+                "{text}"
+            );
+        }
+    }
+}

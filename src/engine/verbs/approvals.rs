@@ -214,3 +214,85 @@ impl Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::testing::TestEngine;
+    use crate::engine::{Reply, State};
+    use crate::names::RequestId;
+
+    /// alice asks for `deploy main to staging`, which waits for one qa approval.
+    async fn waiting(t: &TestEngine) -> (Reply, RequestId) {
+        let reply = t.say("console:alice", "deploy main to staging").await;
+        assert_eq!(reply.state, Some(State::AwaitingApproval), "{}", reply.text);
+        let id = reply.request.expect("a request");
+        (reply, id)
+    }
+
+    #[tokio::test]
+    async fn an_approval_from_a_role_that_may_give_it_runs_the_request() {
+        let t = TestEngine::start().await;
+        let (_, id) = waiting(&t).await;
+        let wrong = t.say("console:bob", &format!("approve {id}")).await;
+        assert!(wrong.is_refused(), "{}", wrong.text);
+        assert_eq!(wrong.state, Some(State::AwaitingApproval));
+        assert!(t
+            .actions(&id.to_string())
+            .contains(&"approval.refused".to_owned()));
+        let right = t.say("console:carol", &format!("approve {id}")).await;
+        assert_eq!(right.state, Some(State::Succeeded), "{}", right.text);
+    }
+
+    #[tokio::test]
+    async fn only_an_approver_or_an_admin_may_deny() {
+        let t = TestEngine::start().await;
+        let (_, id) = waiting(&t).await;
+        let refused = t.say("console:bob", &format!("deny {id}")).await;
+        assert!(refused.is_refused(), "{}", refused.text);
+        assert!(
+            refused.text.contains("bob may not deny"),
+            "{}",
+            refused.text
+        );
+        let denied = t.say("console:carol", &format!("deny {id} flaky")).await;
+        assert_eq!(denied.state, Some(State::Denied), "{}", denied.text);
+        assert_eq!(
+            t.request(&denied).note.as_deref(),
+            Some("denied by carol: flaky")
+        );
+    }
+
+    #[tokio::test]
+    async fn only_the_requester_or_an_admin_may_cancel() {
+        let t = TestEngine::start().await;
+        let (_, id) = waiting(&t).await;
+        let refused = t.say("console:bob", &format!("cancel {id}")).await;
+        assert!(refused.is_refused(), "{}", refused.text);
+        assert!(
+            refused.text.contains("only alice or an admin may cancel"),
+            "{}",
+            refused.text
+        );
+        let cancelled = t.say("console:erin", &format!("cancel {id}")).await;
+        assert_eq!(
+            cancelled.state,
+            Some(State::Cancelled),
+            "{}",
+            cancelled.text
+        );
+    }
+
+    #[tokio::test]
+    async fn withdrawing_an_approval_never_given_changes_nothing() {
+        let t = TestEngine::start().await;
+        let (_, id) = waiting(&t).await;
+        let carol = t.engine.config.person("carol").expect("carol").clone();
+        let reply = t
+            .engine
+            .revoke(&carol, id)
+            .await
+            .expect("the store answers");
+        assert_eq!(reply.text, format!("carol had not approved {id}"));
+        assert_eq!(reply.state, Some(State::AwaitingApproval));
+    }
+}

@@ -89,3 +89,35 @@ impl Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::testing::TestEngine;
+    use crate::engine::State;
+
+    #[tokio::test]
+    async fn a_build_runs_the_workflow_and_its_image_can_then_be_deployed() {
+        let t = TestEngine::start().await;
+        let unbuilt = t.say("console:alice", "deploy feat-unbuilt to dev").await;
+        assert_eq!(unbuilt.state, Some(State::Failed), "{}", unbuilt.text);
+        let built = t.say("console:alice", "build feat-unbuilt").await;
+        assert_eq!(built.state, Some(State::Succeeded), "{}", built.text);
+        assert!(built.text.contains("build succeeded"), "{}", built.text);
+        let deployed = t.say("console:alice", "deploy feat-unbuilt to dev").await;
+        assert_eq!(deployed.state, Some(State::Succeeded), "{}", deployed.text);
+    }
+
+    #[tokio::test]
+    async fn an_app_without_a_build_workflow_fails_to_build_and_says_why() {
+        let t =
+            TestEngine::with_config(|base| base.replace("build_workflow = \"build.yml\"\n", ""))
+                .await;
+        let reply = t.say("console:alice", "build main").await;
+        assert_eq!(reply.state, Some(State::Failed), "{}", reply.text);
+        assert!(
+            reply.text.contains("web has no build workflow in config"),
+            "{}",
+            reply.text
+        );
+    }
+}

@@ -90,3 +90,51 @@ impl Engine {
             .map_err(|e| format!("copying the app from {source} failed: {e}"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::testing::TestEngine;
+    use crate::engine::State;
+
+    #[tokio::test]
+    async fn a_deploy_runs_the_image_built_from_the_commit_its_ref_points_at() {
+        let t = TestEngine::start().await;
+        let head = t
+            .sandbox
+            .github
+            .branch("acme/web", "feat-x")
+            .expect("feat-x");
+        let reply = t.say("console:alice", "deploy feat-x to dev").await;
+        assert_eq!(reply.state, Some(State::Succeeded), "{}", reply.text);
+        let request = t.request(&reply);
+        assert_eq!(
+            request.sha.as_ref().map(|s| s.as_str()),
+            Some(head.as_str())
+        );
+        let digest = request.digest.expect("a digest is pinned");
+        let image = t.image("dev").expect("dev runs web");
+        assert!(image.ends_with(&format!("@{digest}")), "{image}");
+    }
+
+    #[tokio::test]
+    async fn a_deploy_to_a_preview_makes_its_namespace_from_the_source() {
+        let t = TestEngine::start().await;
+        let reply = t.say("console:alice", "deploy feat-x to preview").await;
+        assert_eq!(reply.state, Some(State::Succeeded), "{}", reply.text);
+        let namespace = t
+            .sandbox
+            .kube
+            .namespace("preview-feat-x")
+            .expect("the preview namespace exists");
+        let labels = namespace.metadata.labels.unwrap_or_default();
+        assert_eq!(
+            labels.get("gantry.dev/preview").map(String::as_str),
+            Some("true")
+        );
+        assert_eq!(
+            labels.get("gantry.dev/branch").map(String::as_str),
+            Some("feat-x")
+        );
+        assert!(t.image("preview-feat-x").is_some(), "web was copied in");
+    }
+}

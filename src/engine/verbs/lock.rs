@@ -154,3 +154,33 @@ fn view(lock: LockRecord) -> LockView {
         since: lock.since,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::testing::TestEngine;
+
+    #[tokio::test]
+    async fn a_lock_by_hand_holds_until_its_holder_or_an_admin_unlocks() {
+        let t = TestEngine::start().await;
+        let locked = t.say("console:alice", "lock dev migration").await;
+        assert_eq!(locked.text, "dev is locked by alice: migration");
+        let deploy = t.say("console:alice", "deploy main to dev").await;
+        assert!(deploy.is_refused(), "{}", deploy.text);
+        let again = t.say("console:alice", "lock dev").await;
+        assert!(again.is_refused(), "{}", again.text);
+        let other = t.say("console:bob", "unlock dev").await;
+        assert!(other.is_refused(), "{}", other.text);
+        let admin = t.say("console:erin", "unlock dev").await;
+        assert_eq!(
+            admin.text,
+            "dev is unlocked (it was locked by alice: migration)"
+        );
+        let unlocked = t.say("console:erin", "unlock dev").await;
+        assert!(unlocked.is_refused(), "{}", unlocked.text);
+        assert!(
+            unlocked.text.contains("dev is not locked"),
+            "{}",
+            unlocked.text
+        );
+    }
+}

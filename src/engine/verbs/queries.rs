@@ -195,3 +195,88 @@ impl Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::testing::{TestEngine, TUESDAY_NOON};
+    use crate::names::EnvName;
+
+    #[tokio::test]
+    async fn whoami_names_the_person_or_says_config_does_not() {
+        let t = TestEngine::start().await;
+        let known = t.say("console:carol", "whoami").await;
+        assert_eq!(
+            known.text,
+            "you are console:carol: carol (Carol), roles: qa"
+        );
+        let unknown = t.say("console:mallory", "whoami").await;
+        assert!(
+            unknown
+                .text
+                .starts_with("you are console:mallory, which config does not name"),
+            "{}",
+            unknown.text
+        );
+    }
+
+    #[tokio::test]
+    async fn envs_shows_each_environment_and_an_open_freeze() {
+        let t = TestEngine::start().await;
+        let before = t.say("console:alice", "envs").await;
+        assert!(
+            before
+                .text
+                .contains("  dev: namespace dev; requested by developer; no approvals"),
+            "{}",
+            before.text
+        );
+        assert!(!before.text.contains("FROZEN"), "{}", before.text);
+        t.set_time(TUESDAY_NOON + 30 * 86_400);
+        let during = t.say("console:alice", "envs").await;
+        assert!(
+            during.text.contains(", FROZEN: end-of-year freeze"),
+            "{}",
+            during.text
+        );
+    }
+
+    #[tokio::test]
+    async fn history_lists_the_last_events_in_an_environment() {
+        let t = TestEngine::start().await;
+        let dev = EnvName::new("dev").expect("a name");
+        let quiet = t.engine.history(&dev, None).expect("the store answers");
+        assert_eq!(quiet.text, "nothing has happened in dev yet");
+        t.say("console:alice", "deploy main to dev").await;
+        let busy = t.say("console:alice", "history dev 3").await;
+        assert!(
+            busy.text.starts_with("last 3 events in dev:"),
+            "{}",
+            busy.text
+        );
+        assert!(
+            busy.text.contains("alice command.received history"),
+            "{}",
+            busy.text
+        );
+    }
+
+    #[tokio::test]
+    async fn status_shows_what_gantry_deployed_and_what_is_open() {
+        let t = TestEngine::start().await;
+        let deployed = t.say("console:alice", "deploy main to dev").await;
+        let id = deployed.request.expect("a request");
+        let waiting = t.say("console:alice", "deploy main to staging").await;
+        let open = waiting.request.expect("a request");
+        let status = t.say("console:alice", "status").await;
+        assert!(
+            status.text.contains(&format!("since {id}, by alice")),
+            "{}",
+            status.text
+        );
+        assert!(
+            status.text.contains(&format!("open: {open} deploy main")),
+            "{}",
+            status.text
+        );
+    }
+}

@@ -165,3 +165,47 @@ impl Engine {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::testing::TestEngine;
+    use crate::engine::State;
+
+    #[tokio::test]
+    async fn a_rollback_to_a_named_request_restores_its_digest_and_locks_the_environment() {
+        let t = TestEngine::start().await;
+        let first = t.say("console:alice", "deploy main to dev").await;
+        let first_image = t.image("dev");
+        let second = t.say("console:alice", "deploy feat-x to dev").await;
+        assert_eq!(second.state, Some(State::Succeeded), "{}", second.text);
+        assert_ne!(t.image("dev"), first_image);
+        let id = first.request.expect("a request");
+        let back = t
+            .say("console:alice", &format!("rollback in dev to {id}"))
+            .await;
+        assert_eq!(back.state, Some(State::Succeeded), "{}", back.text);
+        assert_eq!(t.request(&back).digest, t.request(&first).digest);
+        assert_eq!(t.image("dev"), first_image);
+        let again = t.say("console:alice", "deploy feat-x to dev").await;
+        assert!(again.is_refused(), "{}", again.text);
+        assert!(
+            again.text.contains("dev is locked by alice"),
+            "{}",
+            again.text
+        );
+    }
+
+    #[tokio::test]
+    async fn a_rollback_with_nothing_earlier_fails_and_says_so() {
+        let t = TestEngine::start().await;
+        let reply = t.say("console:alice", "rollback in dev").await;
+        assert_eq!(reply.state, Some(State::Failed), "{}", reply.text);
+        assert!(
+            reply
+                .text
+                .contains("there is no earlier successful deploy in dev to roll back to"),
+            "{}",
+            reply.text
+        );
+    }
+}

@@ -103,3 +103,44 @@ impl Engine {
         Ok(deleted)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::testing::TestEngine;
+    use crate::engine::State;
+
+    #[tokio::test]
+    async fn a_teardown_removes_the_preview_and_only_preview_requesters_may_ask() {
+        let t = TestEngine::start().await;
+        let up = t.say("console:alice", "deploy feat-x to preview").await;
+        assert_eq!(up.state, Some(State::Succeeded), "{}", up.text);
+        let refused = t.say("console:bob", "teardown feat-x").await;
+        assert!(refused.is_refused(), "{}", refused.text);
+        assert!(
+            refused
+                .text
+                .contains("bob may not request changes to preview"),
+            "{}",
+            refused.text
+        );
+        assert!(t.sandbox.kube.namespace("preview-feat-x").is_some());
+        let down = t.say("console:alice", "teardown feat-x").await;
+        assert_eq!(down.state, Some(State::Succeeded), "{}", down.text);
+        assert!(down.text.contains("preview removed"), "{}", down.text);
+    }
+
+    #[tokio::test]
+    async fn the_sweep_deletes_a_preview_only_once_its_ttl_has_passed() {
+        let t = TestEngine::start().await;
+        let up = t.say("console:alice", "deploy feat-x to preview").await;
+        assert_eq!(up.state, Some(State::Succeeded), "{}", up.text);
+        let early = t.engine.sweep_previews().await.expect("the sweep runs");
+        assert!(early.is_empty(), "{early:?}");
+        t.set_time(t.now() + 25 * 3600);
+        let late = t.engine.sweep_previews().await.expect("the sweep runs");
+        assert_eq!(late, vec!["preview-feat-x".to_owned()]);
+        assert!(t
+            .actions("preview-feat-x")
+            .contains(&"preview.expired".to_owned()));
+    }
+}
