@@ -16,6 +16,7 @@ mod readiness;
 mod recheck;
 mod record;
 mod recover;
+mod refs;
 mod releases;
 mod reply;
 mod request;

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 
+use super::refs::Unresolved;
 use super::state::{Action, Request};
 use super::Engine;
 use crate::command::GitRef;
@@ -29,23 +30,10 @@ impl Engine {
         match &request.action {
             Action::Deploy { reference } => {
                 let reference = GitRef::parse(reference).map_err(|e| e.to_string())?;
-                let head = self
-                    .ports
-                    .forge
-                    .resolve(&app.repo.to_string(), &reference)
+                let (head, digest) = self
+                    .resolve_image(app, &reference)
                     .await
-                    .map_err(|e| e.to_string())?;
-                let branch = match &reference {
-                    GitRef::Name(name) => name.clone(),
-                    _ => String::new(),
-                };
-                let tag = app.tag_template.render(head.as_str(), &branch);
-                let digest = self
-                    .ports
-                    .registry
-                    .digest(&app.image, &tag)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|(Unresolved::Ref(e) | Unresolved::Image(e))| e.to_string())?;
                 Ok((head, Some(digest)))
             }
             // Promotions and rollbacks move a digest Gantry already deployed;

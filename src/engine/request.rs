@@ -149,7 +149,7 @@ impl Engine {
         let request = if matches!(request.action, Action::Teardown { .. }) {
             request
         } else {
-            match self.resolve(command, app, env).await {
+            match self.pin(command, app, env).await {
                 Ok(pins) => {
                     let event = Event::Resolved {
                         sha: pins.sha,
@@ -246,7 +246,7 @@ impl Engine {
     }
 
     /// Resolves the commit and the image once; everything after is pinned.
-    async fn resolve(
+    async fn pin(
         &self,
         command: &Command,
         app: &App,

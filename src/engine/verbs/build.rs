@@ -16,9 +16,7 @@ impl Engine {
         reference: &GitRef,
     ) -> Result<Pins, String> {
         let sha = self
-            .ports
-            .forge
-            .resolve(&app.repo.to_string(), reference)
+            .resolve_ref(app, reference)
             .await
             .map_err(|e| e.to_string())?;
         Ok(Pins {

@@ -5,6 +5,7 @@
 use crate::command::GitRef;
 use crate::config::{App, Environment, Target};
 use crate::engine::ports::Workload;
+use crate::engine::refs::Unresolved;
 use crate::engine::request::Pins;
 use crate::engine::state::{Action, Request};
 use crate::engine::Engine;
@@ -19,24 +20,13 @@ impl Engine {
         reference: &GitRef,
         previous: Option<Digest>,
     ) -> Result<Pins, String> {
-        let repo = app.repo.to_string();
-        let sha = self
-            .ports
-            .forge
-            .resolve(&repo, reference)
+        let (sha, digest) = self
+            .resolve_image(app, reference)
             .await
-            .map_err(|e| e.to_string())?;
-        let branch = match reference {
-            GitRef::Name(name) => name.clone(),
-            _ => String::new(),
-        };
-        let tag = app.tag_template.render(sha.as_str(), &branch);
-        let digest = self
-            .ports
-            .registry
-            .digest(&app.image, &tag)
-            .await
-            .map_err(|e| format!("{e}; try `build {}`", reference))?;
+            .map_err(|e| match e {
+                Unresolved::Ref(e) => e.to_string(),
+                Unresolved::Image(e) => format!("{e}; try `build {reference}`"),
+            })?;
         Ok(Pins {
             sha,
             digest: Some(digest),
