@@ -30,6 +30,35 @@ impl Engine {
         Ok(())
     }
 
+    /// Takes the deploy lock for `request`, which is about to act in
+    /// `env`. `Err` says, as a person reads it, what stops it: another
+    /// request's deploy lock or a lock on the whole environment (the deploy
+    /// lock, taken by then, goes when the request ends).
+    pub(super) fn lock_for_deploy(
+        &self,
+        request: &Request,
+        env: &Environment,
+    ) -> Result<Result<(), String>, EngineError> {
+        let Some(key) = deploy_lock_key(request) else {
+            return Ok(Err("no environment".into()));
+        };
+        let record = LockRecord {
+            key,
+            holder: request.requester.to_string(),
+            request: Some(request.id.0),
+            reason: format!("{} is deploying", request.id),
+            since: self.now(),
+        };
+        let env = env.name.as_str();
+        if let Err(holder) = self.take_lock(&record, env)? {
+            return Ok(Err(describe_deploy_lock(env, &holder)));
+        }
+        if let Some(lock) = self.store.lock(&env_lock_key(env))? {
+            return Ok(Err(describe_env_lock(env, &lock)));
+        }
+        Ok(Ok(()))
+    }
+
     /// Takes a lock, auditing it; returns the current holder on failure.
     pub(super) fn take_lock(
         &self,

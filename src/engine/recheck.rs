@@ -1,20 +1,79 @@
-//! What a request's approvals were bound to, read again right before it
-//! acts: the commit and digest its ref and image point at now, the freeze
-//! windows, and who still holds an approving role.
+//! The one re-check before a deploy, promotion or rollback acts, dry runs
+//! included: what its approvals were bound to, read again from the world.
+//! Approvals bind to the pinned commit and digest and to the policy
+//! version; between the approval and the deploy a branch may move, an
+//! image tag may be pushed again, an approver may lose their role or the
+//! config may change, so each is looked at here, once, right before acting.
 
 use std::collections::BTreeSet;
 
 use super::refs::Unresolved;
-use super::state::{Action, Request};
+use super::state::{check_start, Action, Event, Request};
 use super::Engine;
 use crate::command::GitRef;
 use crate::config::{App, Environment};
-use crate::names::{Digest, PersonId};
+use crate::names::{Digest, PersonId, Sha};
+
+/// What the world said when the re-check passed: the fields of the
+/// `DeployStarted` event that starts the deploy.
+pub(super) struct Checked {
+    /// The commit the ref points at now (the pinned one).
+    pub head: Sha,
+    /// The digest the image points at now (the pinned one).
+    pub digest: Option<Digest>,
+    approvers_with_role: BTreeSet<PersonId>,
+    policy_version: String,
+}
+
+impl Checked {
+    /// The event that starts the deploy. The state machine compares the
+    /// same facts again as its own invariant; having just passed them
+    /// here, the request starts.
+    pub(super) fn started(&self) -> Event {
+        Event::DeployStarted {
+            head: self.head.clone(),
+            digest: self.digest.clone(),
+            approvers_with_role: self.approvers_with_role.clone(),
+            policy_version: self.policy_version.clone(),
+        }
+    }
+}
 
 impl Engine {
+    /// Re-checks everything `request`'s approvals were bound to: the commit
+    /// its ref and the digest its image point at now, the freeze windows,
+    /// who of its approvers still holds an approving role, and the policy
+    /// version. `Err` says, as a person reads it, why it may not act.
+    pub(super) async fn recheck(
+        &self,
+        request: &Request,
+        app: &App,
+        env: &Environment,
+    ) -> Result<Checked, String> {
+        let (head, digest) = self.read_pins(request, app).await?;
+        if let Some(why) = self.frozen(request, env) {
+            return Err(why);
+        }
+        let checked = Checked {
+            head,
+            digest,
+            approvers_with_role: self.approvers_with_role(request),
+            policy_version: self.config.version().to_owned(),
+        };
+        check_start(
+            request,
+            &checked.head,
+            checked.digest.as_ref(),
+            &checked.approvers_with_role,
+            &checked.policy_version,
+        )
+        .map_err(|refused| refused.to_string())?;
+        Ok(checked)
+    }
+
     /// Why `request` may not go ahead in a freeze window open now, unless
     /// its requester holds a break-glass role.
-    pub(super) fn frozen(&self, request: &Request, env: &Environment) -> Option<String> {
+    fn frozen(&self, request: &Request, env: &Environment) -> Option<String> {
         let window = env.freeze_at(self.now())?;
         let person = self.config.person(request.requester.as_str());
         let glass = person.is_some_and(|p| p.has_any_role(self.config.break_glass_roles()));
@@ -22,11 +81,11 @@ impl Engine {
     }
 
     /// The commit and digest the request's ref and image point at now.
-    pub(super) async fn recheck(
+    async fn read_pins(
         &self,
         request: &Request,
         app: &App,
-    ) -> Result<(crate::names::Sha, Option<Digest>), String> {
+    ) -> Result<(Sha, Option<Digest>), String> {
         match &request.action {
             Action::Deploy { reference } => {
                 let reference = GitRef::parse(reference).map_err(|e| e.to_string())?;
@@ -49,7 +108,7 @@ impl Engine {
     }
 
     /// The request's approvers who hold one of its rule's roles now.
-    pub(super) fn approvers_with_role(&self, request: &Request) -> BTreeSet<PersonId> {
+    fn approvers_with_role(&self, request: &Request) -> BTreeSet<PersonId> {
         let Some(rule) = &request.rule else {
             return BTreeSet::new();
         };

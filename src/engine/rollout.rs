@@ -4,70 +4,40 @@
 
 use std::sync::Mutex;
 
-use super::locks::{deploy_lock_key, describe_deploy_lock, describe_env_lock, env_lock_key};
 use super::place::{synced, workload};
 use super::ports::{DeploymentState, RolloutOutcome, RolloutProgress, Stamp, Workload};
+use super::recheck::Checked;
 use super::state::{Action, Event, Request, State};
 use super::{Engine, EngineError};
 use crate::config::{App, Environment, Target};
 use crate::names::Digest;
-use crate::store::LockRecord;
 
 impl Engine {
-    /// Deploys the request's pinned digest (a dry run only checks).
+    /// Deploys the request's pinned digest, or, for a dry run, makes every
+    /// check a deploy would make and changes nothing.
     pub(super) async fn run_deploy(
         &self,
         request: Request,
         app: &App,
         env: &Environment,
     ) -> Result<Request, EngineError> {
-        if request.dry_run {
-            return self.run_dry(request, app, env).await;
-        }
         let actor = request.requester.to_string();
         let fail = |reason: String| Event::Fail { reason };
-        let Some(key) = deploy_lock_key(&request) else {
-            return self
-                .apply(&request, fail("no environment".into()), &actor)
-                .await;
-        };
-        let record = LockRecord {
-            key,
-            holder: actor.clone(),
-            request: Some(request.id.0),
-            reason: format!("{} is deploying", request.id),
-            since: self.now(),
-        };
-        if let Err(holder) = self.take_lock(&record, env.name.as_str())? {
-            let why = describe_deploy_lock(env.name.as_str(), &holder);
-            return self.apply(&request, fail(why), &actor).await;
+        // A dry run takes no lock (see dry_run.rs).
+        if !request.dry_run {
+            if let Err(why) = self.lock_for_deploy(&request, env)? {
+                return self.apply(&request, fail(why), &actor).await;
+            }
         }
-        if let Some(lock) = self.store.lock(&env_lock_key(env.name.as_str()))? {
-            let why = describe_env_lock(env.name.as_str(), &lock);
-            return self.apply(&request, fail(why), &actor).await;
-        }
-        // Re-check everything the approvals were bound to, right before acting.
-        let (head, digest) = match self.recheck(&request, app).await {
-            Ok(found) => found,
+        let checked = match self.recheck(&request, app, env).await {
+            Ok(checked) => checked,
             Err(why) => return self.apply(&request, fail(why), &actor).await,
         };
-        if let Some(why) = self.frozen(&request, env) {
-            return self.apply(&request, fail(why), &actor).await;
+        if request.dry_run {
+            return self.finish_dry(request, env).await;
         }
-        let event = Event::DeployStarted {
-            head: head.clone(),
-            digest: digest.clone(),
-            approvers_with_role: self.approvers_with_role(&request),
-            policy_version: self.config.version().to_owned(),
-        };
-        let deploying = match super::state::transition(&request, &event, self.now()) {
-            Ok(_) => self.apply(&request, event, &actor).await?,
-            Err(refused) => {
-                return self
-                    .apply(&request, fail(refused.to_string()), &actor)
-                    .await
-            }
-        };
+        let deploying = self.apply(&request, checked.started(), &actor).await?;
+        let Checked { head, digest, .. } = checked;
         let Some(digest) = digest else {
             return self
                 .apply(
