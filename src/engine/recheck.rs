@@ -13,6 +13,7 @@ use super::Engine;
 use crate::command::GitRef;
 use crate::config::{App, Environment};
 use crate::names::{Digest, PersonId, Sha};
+use crate::policy;
 
 /// What the world said when the re-check passed: the fields of the
 /// `DeployStarted` event that starts the deploy.
@@ -71,13 +72,13 @@ impl Engine {
         Ok(checked)
     }
 
-    /// Why `request` may not go ahead in a freeze window open now, unless
-    /// its requester holds a break-glass role.
+    /// Why `request` may not go ahead in a freeze window open now, by
+    /// policy's freeze rule.
     fn frozen(&self, request: &Request, env: &Environment) -> Option<String> {
-        let window = env.freeze_at(self.now())?;
         let person = self.config.person(request.requester.as_str());
-        let glass = person.is_some_and(|p| p.has_any_role(self.config.break_glass_roles()));
-        (!glass).then(|| format!("{} is frozen: {}", env.name, window.reason()))
+        policy::check_freeze(person, env, &self.config, self.now())
+            .err()
+            .map(|frozen| frozen.to_string())
     }
 
     /// The commit and digest the request's ref and image point at now.
