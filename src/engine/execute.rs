@@ -1,13 +1,19 @@
 //! Running an approved request: each action to the code that carries it
 //! out, and the request's deploy lock released when it ends.
 
+use super::recheck::Cleared;
 use super::reply::Reply;
 use super::state::{Action, Event, Request};
 use super::{Engine, EngineError};
 
 impl Engine {
-    /// Runs an `Approved` request to its end.
-    pub(super) async fn execute(&self, request: Request) -> Result<Reply, EngineError> {
+    /// Runs an `Approved` request to its end; `cleared` says when policy
+    /// made the decision that let it run.
+    pub(super) async fn execute(
+        &self,
+        request: Request,
+        cleared: Cleared,
+    ) -> Result<Reply, EngineError> {
         let actor = request.requester.to_string();
         let Some(app) = self.config.app(request.app.as_str()).cloned() else {
             let failed = self
@@ -29,7 +35,7 @@ impl Engine {
         let ended = match (request.action.clone(), env) {
             (Action::Build { reference }, _) => self.run_build(request, &app, &reference).await?,
             (Action::Teardown { .. }, Some(env)) => self.run_teardown(request, &env).await?,
-            (_, Some(env)) => self.run_deploy(request, &app, &env).await?,
+            (_, Some(env)) => self.run_deploy(request, &app, &env, cleared).await?,
             (_, None) => {
                 self.apply(
                     &request,

@@ -4,6 +4,11 @@
 //! version; between the approval and the deploy a branch may move, an
 //! image tag may be pushed again, an approver may lose their role or the
 //! config may change, so each is looked at here, once, right before acting.
+//!
+//! Freeze windows are policy's to decide, and it decides when the request
+//! is made. A request that runs straight away runs on that decision; one
+//! that waited for approvals is asked again, by the same rule, because a
+//! window may have opened while it waited.
 
 use std::collections::BTreeSet;
 
@@ -14,6 +19,17 @@ use crate::command::GitRef;
 use crate::config::{App, Environment};
 use crate::names::{Digest, PersonId, Sha};
 use crate::policy;
+
+/// When policy made the decision, freeze windows included, that lets a
+/// request run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Cleared {
+    /// Just now, as the request was made: the decision stands as made.
+    Now,
+    /// When the request was made, before it waited for approvals: a freeze
+    /// window may have opened since.
+    AfterApprovals,
+}
 
 /// What the world said when the re-check passed: the fields of the
 /// `DeployStarted` event that starts the deploy.
@@ -42,18 +58,22 @@ impl Checked {
 
 impl Engine {
     /// Re-checks everything `request`'s approvals were bound to: the commit
-    /// its ref and the digest its image point at now, the freeze windows,
-    /// who of its approvers still holds an approving role, and the policy
-    /// version. `Err` says, as a person reads it, why it may not act.
+    /// its ref and the digest its image point at now, who of its approvers
+    /// still holds an approving role, and the policy version; and, when it
+    /// waited for approvals, whether a freeze window opened meanwhile. `Err`
+    /// says, as a person reads it, why it may not act.
     pub(super) async fn recheck(
         &self,
         request: &Request,
         app: &App,
         env: &Environment,
+        cleared: Cleared,
     ) -> Result<Checked, String> {
         let (head, digest) = self.read_pins(request, app).await?;
-        if let Some(why) = self.frozen(request, env) {
-            return Err(why);
+        if cleared == Cleared::AfterApprovals {
+            if let Some(why) = self.frozen_since_cleared(request, env) {
+                return Err(why);
+            }
         }
         let checked = Checked {
             head,
@@ -72,9 +92,11 @@ impl Engine {
         Ok(checked)
     }
 
-    /// Why `request` may not go ahead in a freeze window open now, by
-    /// policy's freeze rule.
-    fn frozen(&self, request: &Request, env: &Environment) -> Option<String> {
+    /// Why `request`, cleared by policy before it waited for approvals, may
+    /// not go ahead in a freeze window open now: policy's freeze rule asked
+    /// again, since time has passed. Only deploys and promotions wait for
+    /// approvals; rollbacks, which policy lets through a freeze, never do.
+    fn frozen_since_cleared(&self, request: &Request, env: &Environment) -> Option<String> {
         let person = self.config.person(request.requester.as_str());
         policy::check_freeze(person, env, &self.config, self.now())
             .err()

@@ -4,6 +4,7 @@
 use serde_json::json;
 
 use super::progress::headline;
+use super::recheck::Cleared;
 use super::reply::Reply;
 use super::state::{Action, ApprovalRule, Conversation, Event, Request, State};
 use super::{Engine, EngineError};
@@ -195,7 +196,7 @@ impl Engine {
             Decision::Allow { override_note } => {
                 self.audit_override(&request, override_note.as_deref())?;
                 let approved = self.apply(&request, Event::Allowed, actor).await?;
-                self.execute(approved).await
+                self.execute(approved, Cleared::Now).await
             }
             Decision::NeedsApproval {
                 need,
@@ -214,7 +215,7 @@ impl Engine {
                     .apply(&request, Event::NeedsApproval(rule), actor)
                     .await?;
                 if waiting.state == State::Approved {
-                    return self.execute(waiting).await;
+                    return self.execute(waiting, Cleared::Now).await;
                 }
                 Ok(Reply::for_request(
                     &waiting,

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use super::place::{synced, workload};
 use super::ports::{DeploymentState, RolloutOutcome, RolloutProgress, Stamp, Workload};
-use super::recheck::Checked;
+use super::recheck::{Checked, Cleared};
 use super::state::{Action, Event, Request, State};
 use super::{Engine, EngineError};
 use crate::config::{App, Environment, Target};
@@ -20,6 +20,7 @@ impl Engine {
         request: Request,
         app: &App,
         env: &Environment,
+        cleared: Cleared,
     ) -> Result<Request, EngineError> {
         let actor = request.requester.to_string();
         let fail = |reason: String| Event::Fail { reason };
@@ -29,7 +30,7 @@ impl Engine {
                 return self.apply(&request, fail(why), &actor).await;
             }
         }
-        let checked = match self.recheck(&request, app, env).await {
+        let checked = match self.recheck(&request, app, env, cleared).await {
             Ok(checked) => checked,
             Err(why) => return self.apply(&request, fail(why), &actor).await,
         };

@@ -17,6 +17,21 @@ use crate::store::{ListFilter, Store};
 /// 2026-11-24T12:00:00Z, a Tuesday outside every freeze window.
 pub(super) const TUESDAY_NOON: i64 = 1_795_521_600;
 
+/// When the window [`with_freeze`] adds opens: 2026-11-25T00:00:00Z, the
+/// day after [`TUESDAY_NOON`]; it lasts a day.
+pub(super) const FREEZE_OPENS: i64 = 1_795_564_800;
+
+/// `tests/data/engine.toml` with a freeze window on `env` from
+/// [`FREEZE_OPENS`], for a day, whose reason is `test freeze`.
+pub(super) fn with_freeze(env: &str) -> impl Fn(&str) -> String + '_ {
+    move |base| {
+        format!(
+            "{base}\n[[environments.{env}.freeze]]\nstart = \"2026-11-25T00:00:00Z\"\n\
+             end = \"2026-11-26T00:00:00Z\"\nreason = \"test freeze\"\n"
+        )
+    }
+}
+
 /// The engine, the sandbox it talks to and the clock it reads.
 pub(super) struct TestEngine {
     pub engine: Engine,

@@ -3,6 +3,7 @@
 
 use crate::config::Person;
 use crate::engine::progress::headline;
+use crate::engine::recheck::Cleared;
 use crate::engine::reply::Reply;
 use crate::engine::state::{transition, Event, State};
 use crate::engine::{Engine, EngineError};
@@ -49,7 +50,9 @@ impl Engine {
         }
         let next = self.apply(&request, event, person.id.as_str()).await?;
         if next.state == State::Approved {
-            return self.execute(next).await;
+            // Policy decided, freeze windows included, when the request was
+            // made; time has passed since.
+            return self.execute(next, Cleared::AfterApprovals).await;
         }
         let rule_count = next.rule.as_ref().map_or(0, |r| r.count);
         Ok(Reply::for_request(
@@ -217,7 +220,7 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
-    use crate::engine::testing::TestEngine;
+    use crate::engine::testing::{with_freeze, TestEngine, FREEZE_OPENS};
     use crate::engine::{Reply, State};
     use crate::names::RequestId;
 
@@ -294,5 +297,40 @@ mod tests {
             .expect("the store answers");
         assert_eq!(reply.text, format!("carol had not approved {id}"));
         assert_eq!(reply.state, Some(State::AwaitingApproval));
+    }
+
+    #[tokio::test]
+    async fn an_approval_given_once_a_freeze_has_opened_does_not_start_the_deploy() {
+        let t = TestEngine::with_config(with_freeze("staging")).await;
+        // Asked ten minutes before the window opens, approved ten minutes in.
+        t.set_time(FREEZE_OPENS - 600);
+        let (_, id) = waiting(&t).await;
+        let before = t.image("staging");
+        t.set_time(FREEZE_OPENS + 600);
+        let approved = t.say("console:carol", &format!("approve {id}")).await;
+        assert_eq!(approved.state, Some(State::Failed), "{}", approved.text);
+        assert!(
+            approved.text.contains("staging is frozen: test freeze"),
+            "{}",
+            approved.text
+        );
+        assert_eq!(t.image("staging"), before, "nothing was deployed");
+    }
+
+    #[tokio::test]
+    async fn a_break_glass_requester_still_deploys_once_a_freeze_has_opened() {
+        let t = TestEngine::with_config(with_freeze("staging")).await;
+        t.set_time(FREEZE_OPENS - 600);
+        let waiting = t.say("console:dave", "deploy main to staging").await;
+        assert_eq!(
+            waiting.state,
+            Some(State::AwaitingApproval),
+            "{}",
+            waiting.text
+        );
+        let id = waiting.request.expect("a request");
+        t.set_time(FREEZE_OPENS + 600);
+        let approved = t.say("console:carol", &format!("approve {id}")).await;
+        assert_eq!(approved.state, Some(State::Succeeded), "{}", approved.text);
     }
 }

@@ -168,7 +168,7 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
-    use crate::engine::testing::TestEngine;
+    use crate::engine::testing::{with_freeze, TestEngine, FREEZE_OPENS};
     use crate::engine::State;
 
     #[tokio::test]
@@ -207,5 +207,25 @@ mod tests {
             "{}",
             reply.text
         );
+    }
+
+    #[tokio::test]
+    async fn a_rollback_goes_ahead_in_a_freeze_as_policy_allows() {
+        let t = TestEngine::with_config(with_freeze("dev")).await;
+        let first = t.say("console:alice", "deploy main to dev").await;
+        let first_image = t.image("dev");
+        t.say("console:alice", "deploy feat-x to dev").await;
+        t.set_time(FREEZE_OPENS + 3600);
+        let deploy = t.say("console:alice", "deploy main to dev").await;
+        assert!(deploy.is_refused(), "{}", deploy.text);
+        assert!(
+            deploy.text.contains("dev is frozen: test freeze"),
+            "{}",
+            deploy.text
+        );
+        let back = t.say("console:alice", "rollback in dev").await;
+        assert_eq!(back.state, Some(State::Succeeded), "{}", back.text);
+        assert_eq!(t.request(&back).digest, t.request(&first).digest);
+        assert_eq!(t.image("dev"), first_image);
     }
 }
