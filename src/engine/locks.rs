@@ -92,15 +92,20 @@ impl Engine {
         ];
         for key in keys {
             if let Some(lock) = self.store.lock(&key)? {
-                return Ok(Some(LockView {
-                    holder: lock.holder,
-                    request: lock.request.map(RequestId),
-                    reason: lock.reason,
-                    since: lock.since,
-                }));
+                return Ok(Some(policy_view(lock)));
             }
         }
         Ok(None)
+    }
+}
+
+/// A lock as policy sees it.
+pub(super) fn policy_view(lock: LockRecord) -> LockView {
+    LockView {
+        holder: lock.holder,
+        request: lock.request.map(RequestId),
+        reason: lock.reason,
+        since: lock.since,
     }
 }
 

@@ -5,12 +5,12 @@ use serde_json::json;
 
 use crate::command::Command;
 use crate::config::Person;
-use crate::engine::locks::env_lock_key;
+use crate::engine::locks::{env_lock_key, policy_view};
 use crate::engine::reply::Reply;
 use crate::engine::state::{Request, State};
 use crate::engine::{Engine, EngineError};
 use crate::names::EnvName;
-use crate::policy::{self, Decision, Facts, LockView};
+use crate::policy::{self, Decision, Facts};
 use crate::store::LockRecord;
 
 impl Engine {
@@ -23,7 +23,7 @@ impl Engine {
     ) -> Result<Reply, EngineError> {
         let key = env_lock_key(env.as_str());
         let facts = Facts {
-            lock: self.store.lock(&key)?.map(view),
+            lock: self.store.lock(&key)?.map(policy_view),
             checks_passed: None,
             defer_checks: false,
         };
@@ -72,7 +72,7 @@ impl Engine {
             },
         };
         let facts = Facts {
-            lock: current.clone().map(view),
+            lock: current.clone().map(policy_view),
             checks_passed: None,
             defer_checks: false,
         };
@@ -144,15 +144,6 @@ enum LeftBehind {
     Running(crate::names::RequestId, State),
     /// A lock whose request ended (or is unknown), and that request.
     Stale(LockRecord, Option<crate::names::RequestId>),
-}
-
-fn view(lock: LockRecord) -> LockView {
-    LockView {
-        holder: lock.holder,
-        request: lock.request.map(crate::names::RequestId),
-        reason: lock.reason,
-        since: lock.since,
-    }
 }
 
 #[cfg(test)]
