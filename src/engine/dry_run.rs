@@ -3,49 +3,28 @@
 //! run side by side and none stands in a real deploy's way; it reports the
 //! lock a deploy would meet instead.
 
-use super::record::{deploy_lock_key, describe_deploy_lock, describe_env_lock, env_lock_key};
-use super::state::{check_start, Event, Request};
+use super::locks::{deploy_lock_key, describe_deploy_lock, describe_env_lock, env_lock_key};
+use super::state::{Event, Request};
 use super::{Engine, EngineError};
-use crate::config::{App, Environment};
+use crate::config::Environment;
 
 /// What a dry run that meets a lock adds to the lock's description.
 pub(super) const WOULD_MEET_LOCK: &str = "a deploy now would wait or be refused";
 
 impl Engine {
-    /// Re-checks the ref, the image, the freeze windows and the approvals
-    /// as a deploy would, reading only; then looks for a lock without
-    /// taking one. Ends `Succeeded` when a deploy would go ahead now, and
-    /// `Failed` with the reason (the lock, for one) when it would not.
-    pub(super) async fn run_dry(
+    /// Ends a dry run whose re-check (ref, image, freeze windows,
+    /// approvals) has passed: looks for a lock without taking one, and ends
+    /// `Succeeded` when a deploy would go ahead now, `Failed` naming the
+    /// lock it would meet when it would not.
+    pub(super) async fn finish_dry(
         &self,
         request: Request,
-        app: &App,
         env: &Environment,
     ) -> Result<Request, EngineError> {
         let actor = request.requester.to_string();
-        let fail = |reason: String| Event::Fail { reason };
-        let (head, digest) = match self.recheck(&request, app).await {
-            Ok(found) => found,
-            Err(why) => return self.apply(&request, fail(why), &actor).await,
-        };
-        if let Some(why) = self.frozen(&request, env) {
-            return self.apply(&request, fail(why), &actor).await;
-        }
-        let started = check_start(
-            &request,
-            &head,
-            digest.as_ref(),
-            &self.approvers_with_role(&request),
-            self.config.version(),
-        );
-        if let Err(refused) = started {
-            return self
-                .apply(&request, fail(refused.to_string()), &actor)
-                .await;
-        }
         if let Some(lock) = self.lock_met(&request, env)? {
-            let why = format!("{lock}; {WOULD_MEET_LOCK}");
-            return self.apply(&request, fail(why), &actor).await;
+            let reason = format!("{lock}; {WOULD_MEET_LOCK}");
+            return self.apply(&request, Event::Fail { reason }, &actor).await;
         }
         self.apply(&request, Event::Verified, &actor).await
     }

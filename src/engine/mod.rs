@@ -6,16 +6,22 @@
 //! request is written to the store with its audit event, durably, before the
 //! side effect it announces starts; if that write fails, nothing starts.
 
-mod approvals;
-mod deploy;
+mod dispatch;
 mod dry_run;
 mod execute;
-mod handle;
+mod locks;
+mod place;
 mod progress;
-mod queries;
 mod readiness;
+mod recheck;
 mod record;
 mod recover;
+mod refs;
+mod releases;
+mod reply;
+mod request;
+mod rollout;
+mod verbs;
 
 pub mod ports;
 pub mod state;
@@ -23,17 +29,20 @@ pub mod throttle;
 
 #[cfg(test)]
 mod state_tests;
+#[cfg(test)]
+mod testing;
 
 use std::sync::Arc;
 
-pub use approvals::Reaction;
-pub use handle::{Accepted, Outcome, Reply};
+pub use dispatch::Accepted;
 pub use ports::{Cluster, Forge, Notifier, PortError, Registry};
 pub use readiness::{Check, PROBE_TIMEOUT};
+pub use reply::{Outcome, Reply};
 pub use state::{
     transition, Action, Approval, ApprovalRule, Conversation, Event, Platform, Request, State,
     TransitionError,
 };
+pub use verbs::approvals::Reaction;
 
 use crate::command::{Grammar, Vocabulary};
 use crate::config::Config;

@@ -1,12 +1,20 @@
 //! The one progress message per request, posted once and edited in place.
 
 use super::ports::MessageRef;
+use super::reply::Reply;
 use super::state::{Action, Request, State};
 use super::Engine;
 use crate::store::MessageRef as StoredMessage;
 
 impl Engine {
-    /// The reaction that approves, as people are told to use it.
+    /// The reply for a request that has come to rest: its progress text.
+    pub(super) fn ended(&self, request: &Request) -> Reply {
+        Reply::for_request(
+            request,
+            progress_text(request, None, &self.approve_hint(request)),
+        )
+    }
+
     /// How people approve in the request's own platform, for its message.
     pub(super) fn approve_hint(&self, request: &Request) -> String {
         let platforms = self.config.platforms();
@@ -181,7 +189,7 @@ pub(super) fn progress_text(request: &Request, detail: Option<&str>, approve_hin
         State::Succeeded => match &request.action {
             Action::Build { .. } => "build succeeded".to_owned(),
             Action::Teardown { .. }
-                if request.note.as_deref() == Some(super::execute::ALREADY_GONE) =>
+                if request.note.as_deref() == Some(super::verbs::teardown::ALREADY_GONE) =>
             {
                 format!(
                     "{} was already gone; nothing to remove",

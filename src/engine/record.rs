@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use super::state::{transition, Event, Request};
 use super::{Engine, EngineError};
 use crate::names::RequestId;
-use crate::store::{LockRecord, NewEvent};
+use crate::store::NewEvent;
 
 impl Engine {
     /// Appends an audit event. It becomes durable at the next group flush,
@@ -85,69 +85,6 @@ impl Engine {
     pub(super) fn load(&self, id: RequestId) -> Result<Option<Request>, EngineError> {
         Ok(self.store.get_request(id.0)?)
     }
-
-    /// Releases the deploy lock a request holds, if it still holds it.
-    pub(super) fn release_lock(&self, request: &Request) -> Result<(), EngineError> {
-        let Some(key) = deploy_lock_key(request) else {
-            return Ok(());
-        };
-        if let Some(current) = self.store.lock(&key)? {
-            if current.request == Some(request.id.0) && self.store.unlock(&key, &current)? {
-                self.audit(
-                    request.requester.as_str(),
-                    "lock.released",
-                    &key,
-                    request.env.as_ref().map(|e| e.as_str()),
-                    json!({ "request": request.id }),
-                )?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Takes a lock, auditing it; returns the current holder on failure.
-    pub(super) fn take_lock(
-        &self,
-        record: &LockRecord,
-        env: &str,
-    ) -> Result<Result<(), LockRecord>, EngineError> {
-        let taken = self.store.try_lock(record)?;
-        if taken.is_ok() {
-            self.audit(
-                &record.holder,
-                "lock.taken",
-                &record.key,
-                Some(env),
-                json!({ "reason": record.reason, "request": record.request }),
-            )?;
-        }
-        Ok(taken)
-    }
-}
-
-/// The key of the lock a deploy to (app, env) takes.
-pub(super) fn deploy_lock_key(request: &Request) -> Option<String> {
-    request
-        .env
-        .as_ref()
-        .map(|env| format!("{}/{}", request.app, env))
-}
-
-/// The key of an environment-wide lock taken by hand or after a rollback.
-pub(super) fn env_lock_key(env: &str) -> String {
-    format!("env/{env}")
-}
-
-/// A deploy lock as a deploy refused by it is told: `dev is locked by
-/// alice (R-7 is deploying)`.
-pub(super) fn describe_deploy_lock(env: &str, lock: &LockRecord) -> String {
-    format!("{env} is locked by {} ({})", lock.holder, lock.reason)
-}
-
-/// An environment lock as a deploy refused by it is told: `dev is locked
-/// by erin: database migration`.
-pub(super) fn describe_env_lock(env: &str, lock: &LockRecord) -> String {
-    format!("{env} is locked by {}: {}", lock.holder, lock.reason)
 }
 
 fn event_name(event: &Event) -> &'static str {

@@ -243,21 +243,10 @@ fn deploy_like(
     if let Some(deny) = locked(env, facts) {
         return deny;
     }
-    let mut override_note = None;
-    if let Some(window) = env.freeze_at(now) {
-        if !person.has_any_role(&config.break_glass_roles) {
-            return Decision::Deny(Denial::Frozen {
-                env: env.name.to_string(),
-                reason: window.reason().to_string(),
-            });
-        }
-        override_note = Some(format!(
-            "{} overrode the freeze on {} ({}) with a break-glass role",
-            person.id,
-            env.name,
-            window.reason()
-        ));
-    }
+    let override_note = match check_freeze(Some(person), env, config, now) {
+        Ok(note) => note,
+        Err(frozen) => return Decision::Deny(frozen),
+    };
     let rule = &env.approvals;
     if rule.count == 0 {
         return Decision::Allow { override_note };
@@ -270,6 +259,34 @@ fn deploy_like(
             expires: rule.expires,
         },
         override_note,
+    }
+}
+
+/// The freeze rule, the only one: whether a freeze window open at `now`
+/// (unix seconds) stops `person` changing `env`. `Ok(None)` outside every
+/// window; `Ok(Some(note))` when the person's break-glass role overrides
+/// the open window, which the caller must audit; `Err` when the window
+/// stops them (an unknown person has no role to break it with).
+pub fn check_freeze(
+    person: Option<&Person>,
+    env: &Environment,
+    config: &Config,
+    now: i64,
+) -> Result<Option<String>, Denial> {
+    let Some(window) = env.freeze_at(now) else {
+        return Ok(None);
+    };
+    match person {
+        Some(person) if person.has_any_role(&config.break_glass_roles) => Ok(Some(format!(
+            "{} overrode the freeze on {} ({}) with a break-glass role",
+            person.id,
+            env.name,
+            window.reason()
+        ))),
+        _ => Err(Denial::Frozen {
+            env: env.name.to_string(),
+            reason: window.reason().to_string(),
+        }),
     }
 }
 

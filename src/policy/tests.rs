@@ -278,6 +278,23 @@ fn freeze_denies_and_break_glass_overrides() {
 }
 
 #[test]
+fn the_freeze_rule_stops_everyone_but_a_break_glass_role_and_only_inside_a_window() {
+    let config = config();
+    let prod = config.env("prod").unwrap();
+    let (alice, dave) = (config.person("alice"), config.person("dave"));
+    assert_eq!(check_freeze(alice, prod, &config, NOW), Ok(None));
+    assert_eq!(check_freeze(None, prod, &config, NOW), Ok(None));
+    let frozen = Err(Denial::Frozen {
+        env: "prod".into(),
+        reason: "end-of-year freeze".into(),
+    });
+    assert_eq!(check_freeze(alice, prod, &config, FROZEN), frozen);
+    assert_eq!(check_freeze(None, prod, &config, FROZEN), frozen);
+    let note = check_freeze(dave, prod, &config, FROZEN).unwrap().unwrap();
+    assert!(note.contains("dave overrode the freeze on prod"), "{note}");
+}
+
+#[test]
 fn locks_block_and_only_holder_or_admin_unlocks() {
     let lock = LockView {
         holder: "bob".into(),

@@ -1,15 +1,17 @@
-//! `approve`, `deny` and `cancel`: people acting on a request.
+//! `approve`, `deny`, `cancel` and approval reactions: people acting on a
+//! request.
 
-use super::handle::Reply;
-use super::progress::headline;
-use super::state::{transition, Event, State};
-use super::{Engine, EngineError};
 use crate::config::Person;
+use crate::engine::progress::headline;
+use crate::engine::recheck::Cleared;
+use crate::engine::reply::Reply;
+use crate::engine::state::{transition, Event, State};
+use crate::engine::{Engine, EngineError};
 use crate::names::{Identity, RequestId};
 
 impl Engine {
     /// Counts an approval; runs the request when it has enough.
-    pub(super) async fn approve(
+    pub(in crate::engine) async fn approve(
         &self,
         person: &Person,
         identity: &Identity,
@@ -48,7 +50,9 @@ impl Engine {
         }
         let next = self.apply(&request, event, person.id.as_str()).await?;
         if next.state == State::Approved {
-            return self.execute(next).await;
+            // Policy decided, freeze windows included, when the request was
+            // made; time has passed since.
+            return self.execute(next, Cleared::AfterApprovals).await;
         }
         let rule_count = next.rule.as_ref().map_or(0, |r| r.count);
         Ok(Reply::for_request(
@@ -62,7 +66,7 @@ impl Engine {
     }
 
     /// Denies a waiting request; only someone who could approve it, or an admin.
-    pub(super) async fn deny(
+    pub(in crate::engine) async fn deny(
         &self,
         person: &Person,
         id: RequestId,
@@ -106,7 +110,7 @@ impl Engine {
     }
 
     /// Cancels a request that has not started changing anything.
-    pub(super) async fn cancel(
+    pub(in crate::engine) async fn cancel(
         &self,
         person: &Person,
         id: RequestId,
@@ -156,7 +160,7 @@ impl Engine {
     pub async fn react(
         &self,
         identity: &Identity,
-        platform: super::state::Platform,
+        platform: crate::engine::state::Platform,
         channel: &str,
         message_id: &str,
         reaction: Reaction,
@@ -177,7 +181,7 @@ impl Engine {
                 return Some(self.revoke(person, id).await.unwrap_or_else(Reply::refused));
             }
         };
-        let conversation = super::state::Conversation {
+        let conversation = crate::engine::state::Conversation {
             platform,
             channel: channel.into(),
         };
@@ -185,11 +189,7 @@ impl Engine {
     }
 
     /// Withdraws `person`'s approval of a request that has not started.
-    pub(super) async fn revoke(
-        &self,
-        person: &Person,
-        id: RequestId,
-    ) -> Result<Reply, EngineError> {
+    async fn revoke(&self, person: &Person, id: RequestId) -> Result<Reply, EngineError> {
         let Some(request) = self.load(id)? else {
             return Ok(Reply::text(format!("there is no request {id}")));
         };
@@ -215,5 +215,122 @@ impl Engine {
                 format!("too late to withdraw: {refused}"),
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::testing::{with_freeze, TestEngine, FREEZE_OPENS};
+    use crate::engine::{Reply, State};
+    use crate::names::RequestId;
+
+    /// alice asks for `deploy main to staging`, which waits for one qa approval.
+    async fn waiting(t: &TestEngine) -> (Reply, RequestId) {
+        let reply = t.say("console:alice", "deploy main to staging").await;
+        assert_eq!(reply.state, Some(State::AwaitingApproval), "{}", reply.text);
+        let id = reply.request.expect("a request");
+        (reply, id)
+    }
+
+    #[tokio::test]
+    async fn an_approval_from_a_role_that_may_give_it_runs_the_request() {
+        let t = TestEngine::start().await;
+        let (_, id) = waiting(&t).await;
+        let wrong = t.say("console:bob", &format!("approve {id}")).await;
+        assert!(wrong.is_refused(), "{}", wrong.text);
+        assert_eq!(wrong.state, Some(State::AwaitingApproval));
+        assert!(t
+            .actions(&id.to_string())
+            .contains(&"approval.refused".to_owned()));
+        let right = t.say("console:carol", &format!("approve {id}")).await;
+        assert_eq!(right.state, Some(State::Succeeded), "{}", right.text);
+    }
+
+    #[tokio::test]
+    async fn only_an_approver_or_an_admin_may_deny() {
+        let t = TestEngine::start().await;
+        let (_, id) = waiting(&t).await;
+        let refused = t.say("console:bob", &format!("deny {id}")).await;
+        assert!(refused.is_refused(), "{}", refused.text);
+        assert!(
+            refused.text.contains("bob may not deny"),
+            "{}",
+            refused.text
+        );
+        let denied = t.say("console:carol", &format!("deny {id} flaky")).await;
+        assert_eq!(denied.state, Some(State::Denied), "{}", denied.text);
+        assert_eq!(
+            t.request(&denied).note.as_deref(),
+            Some("denied by carol: flaky")
+        );
+    }
+
+    #[tokio::test]
+    async fn only_the_requester_or_an_admin_may_cancel() {
+        let t = TestEngine::start().await;
+        let (_, id) = waiting(&t).await;
+        let refused = t.say("console:bob", &format!("cancel {id}")).await;
+        assert!(refused.is_refused(), "{}", refused.text);
+        assert!(
+            refused.text.contains("only alice or an admin may cancel"),
+            "{}",
+            refused.text
+        );
+        let cancelled = t.say("console:erin", &format!("cancel {id}")).await;
+        assert_eq!(
+            cancelled.state,
+            Some(State::Cancelled),
+            "{}",
+            cancelled.text
+        );
+    }
+
+    #[tokio::test]
+    async fn withdrawing_an_approval_never_given_changes_nothing() {
+        let t = TestEngine::start().await;
+        let (_, id) = waiting(&t).await;
+        let carol = t.engine.config.person("carol").expect("carol").clone();
+        let reply = t
+            .engine
+            .revoke(&carol, id)
+            .await
+            .expect("the store answers");
+        assert_eq!(reply.text, format!("carol had not approved {id}"));
+        assert_eq!(reply.state, Some(State::AwaitingApproval));
+    }
+
+    #[tokio::test]
+    async fn an_approval_given_once_a_freeze_has_opened_does_not_start_the_deploy() {
+        let t = TestEngine::with_config(with_freeze("staging")).await;
+        // Asked ten minutes before the window opens, approved ten minutes in.
+        t.set_time(FREEZE_OPENS - 600);
+        let (_, id) = waiting(&t).await;
+        let before = t.image("staging");
+        t.set_time(FREEZE_OPENS + 600);
+        let approved = t.say("console:carol", &format!("approve {id}")).await;
+        assert_eq!(approved.state, Some(State::Failed), "{}", approved.text);
+        assert!(
+            approved.text.contains("staging is frozen: test freeze"),
+            "{}",
+            approved.text
+        );
+        assert_eq!(t.image("staging"), before, "nothing was deployed");
+    }
+
+    #[tokio::test]
+    async fn a_break_glass_requester_still_deploys_once_a_freeze_has_opened() {
+        let t = TestEngine::with_config(with_freeze("staging")).await;
+        t.set_time(FREEZE_OPENS - 600);
+        let waiting = t.say("console:dave", "deploy main to staging").await;
+        assert_eq!(
+            waiting.state,
+            Some(State::AwaitingApproval),
+            "{}",
+            waiting.text
+        );
+        let id = waiting.request.expect("a request");
+        t.set_time(FREEZE_OPENS + 600);
+        let approved = t.say("console:carol", &format!("approve {id}")).await;
+        assert_eq!(approved.state, Some(State::Succeeded), "{}", approved.text);
     }
 }

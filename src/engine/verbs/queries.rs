@@ -1,33 +1,33 @@
-//! Answers that change nothing but locks: `help`, `status`, `history`,
-//! `envs`, `whoami`, `lock` and `unlock`.
+//! Answers that change nothing: `help`, `status`, `history`, `envs` and
+//! `whoami`.
 
 use std::fmt::Write;
 
-use serde_json::json;
-
-use super::handle::Reply;
-use super::progress::headline;
-use super::record::env_lock_key;
-use super::state::{Request, State};
-use super::{Engine, EngineError};
-use crate::command::{Command, CommandName};
+use crate::command::CommandName;
 use crate::config::{Person, Target};
+use crate::engine::locks::env_lock_key;
+use crate::engine::place::workload;
+use crate::engine::progress::headline;
+use crate::engine::reply::Reply;
+use crate::engine::state::Request;
+use crate::engine::{Engine, EngineError};
 use crate::names::{EnvName, Identity};
-use crate::policy::{self, Decision, Facts, LockView};
-use crate::store::LockRecord;
 
 /// Entries `history` shows when no number is given.
 const DEFAULT_HISTORY: usize = 10;
 
 impl Engine {
-    pub(super) fn help(&self, topic: Option<CommandName>) -> Reply {
+    pub(in crate::engine) fn help(&self, topic: Option<CommandName>) -> Reply {
         match topic {
             Some(name) => Reply::text(self.grammar.help_for(self.grammar.spec(name))),
             None => Reply::text(self.grammar.help_list()),
         }
     }
 
-    pub(super) async fn status(&self, only: Option<&EnvName>) -> Result<Reply, EngineError> {
+    pub(in crate::engine) async fn status(
+        &self,
+        only: Option<&EnvName>,
+    ) -> Result<Reply, EngineError> {
         let mut out = String::new();
         let requests: Vec<(u64, Request)> = self.store.requests()?;
         for env in self
@@ -107,7 +107,7 @@ impl Engine {
             return None;
         };
         let digest = last.digest.as_ref()?;
-        let workload = super::execute::workload(&self.config, app, env, last);
+        let workload = workload(&self.config, app, env, last);
         match self.ports.cluster.current_images(&workload).await {
             Ok(images) => {
                 let other: Vec<String> = images
@@ -126,7 +126,11 @@ impl Engine {
         }
     }
 
-    pub(super) fn history(&self, env: &EnvName, limit: Option<u32>) -> Result<Reply, EngineError> {
+    pub(in crate::engine) fn history(
+        &self,
+        env: &EnvName,
+        limit: Option<u32>,
+    ) -> Result<Reply, EngineError> {
         let limit = limit.map_or(DEFAULT_HISTORY, |n| n as usize);
         let events = self.store.history(env.as_str(), limit)?;
         if events.is_empty() {
@@ -146,7 +150,7 @@ impl Engine {
         Ok(Reply::text(out.trim_end().to_owned()))
     }
 
-    pub(super) fn envs(&self) -> Reply {
+    pub(in crate::engine) fn envs(&self) -> Reply {
         let mut out = String::from("environments:\n");
         for env in self.config.envs() {
             let place = match &env.target {
@@ -179,7 +183,7 @@ impl Engine {
         Reply::text(out.trim_end().to_owned())
     }
 
-    pub(super) fn whoami(&self, identity: &Identity, person: Option<&Person>) -> Reply {
+    pub(in crate::engine) fn whoami(&self, identity: &Identity, person: Option<&Person>) -> Reply {
         match person {
             Some(p) => {
                 let roles: Vec<&str> = p.roles.iter().map(|r| r.as_str()).collect();
@@ -190,144 +194,89 @@ impl Engine {
             )),
         }
     }
-
-    pub(super) fn lock(
-        &self,
-        person: &Person,
-        command: &Command,
-        env: &EnvName,
-        reason: Option<&str>,
-    ) -> Result<Reply, EngineError> {
-        let key = env_lock_key(env.as_str());
-        let facts = Facts {
-            lock: self.store.lock(&key)?.map(view),
-            checks_passed: None,
-            defer_checks: false,
-        };
-        if let Decision::Deny(why) =
-            policy::decide(Some(person), command, &self.config, &facts, self.now())
-        {
-            return Ok(Reply::refused(why));
-        }
-        let record = LockRecord {
-            key,
-            holder: person.id.to_string(),
-            request: None,
-            reason: reason.unwrap_or("locked by hand").to_owned(),
-            since: self.now(),
-        };
-        Ok(match self.take_lock(&record, env.as_str())? {
-            Ok(()) => Reply::text(format!(
-                "{env} is locked by {}: {}",
-                person.id, record.reason
-            )),
-            Err(holder) => Reply::refused(format!(
-                "{env} is already locked by {}: {}",
-                holder.holder, holder.reason
-            )),
-        })
-    }
-
-    pub(super) fn unlock(
-        &self,
-        person: &Person,
-        command: &Command,
-        env: &EnvName,
-    ) -> Result<Reply, EngineError> {
-        let key = env_lock_key(env.as_str());
-        let (current, left_by) = match self.store.lock(&key)? {
-            Some(lock) => (Some(lock), None),
-            None => match self.left_behind(env)? {
-                LeftBehind::Nothing => (None, None),
-                LeftBehind::Running(id, state) => {
-                    return Ok(Reply::refused(format!(
-                        "{id} is {} in {env}; its lock goes when it ends (or `cancel {id}`)",
-                        state.word()
-                    )))
-                }
-                LeftBehind::Stale(lock, id) => (Some(lock), id),
-            },
-        };
-        let facts = Facts {
-            lock: current.clone().map(view),
-            checks_passed: None,
-            defer_checks: false,
-        };
-        if let Decision::Deny(why) =
-            policy::decide(Some(person), command, &self.config, &facts, self.now())
-        {
-            return Ok(Reply::refused(why));
-        }
-        let Some(current) = current else {
-            return Ok(Reply::text(format!("{env} is not locked")));
-        };
-        if !self.store.unlock(&current.key, &current)? {
-            return Ok(Reply::text(format!(
-                "{env}'s lock changed meanwhile; look again with `status {env}`"
-            )));
-        }
-        self.audit(
-            person.id.as_str(),
-            "lock.released",
-            &current.key,
-            Some(env.as_str()),
-            json!({
-                "held_by": current.holder,
-                "reason": current.reason,
-                "left_by": left_by.map(|id| id.to_string()),
-            }),
-        )?;
-        Ok(Reply::text(match left_by {
-            Some(id) => format!(
-                "{env} is unlocked: released the lock {id} kept when it was interrupted \
-                 (it was held by {}). {id} may have left the cluster half-changed: \
-                 `status {env}` shows what runs",
-                current.holder
-            ),
-            None => format!(
-                "{env} is unlocked (it was locked by {}: {})",
-                current.holder, current.reason
-            ),
-        }))
-    }
-
-    /// A deploy lock in `env` whose request no longer runs: it was
-    /// interrupted by a restart (and keeps the lock until a person has
-    /// looked at the cluster), or it ended without releasing it.
-    fn left_behind(&self, env: &EnvName) -> Result<LeftBehind, EngineError> {
-        for app in self.config.apps() {
-            let Some(lock) = self.store.lock(&format!("{}/{}", app.name, env))? else {
-                continue;
-            };
-            let request = match lock.request {
-                Some(id) => self.store.get_request::<Request>(id)?,
-                None => None,
-            };
-            return Ok(match request {
-                Some(r) if !r.state.is_terminal() => LeftBehind::Running(r.id, r.state),
-                Some(r) => LeftBehind::Stale(lock, Some(r.id)),
-                None => LeftBehind::Stale(lock, None),
-            });
-        }
-        Ok(LeftBehind::Nothing)
-    }
 }
 
-/// What holds an environment when no one locked it by hand.
-enum LeftBehind {
-    /// Nothing.
-    Nothing,
-    /// A request that is still running.
-    Running(crate::names::RequestId, State),
-    /// A lock whose request ended (or is unknown), and that request.
-    Stale(LockRecord, Option<crate::names::RequestId>),
-}
+#[cfg(test)]
+mod tests {
+    use crate::engine::testing::{TestEngine, TUESDAY_NOON};
+    use crate::names::EnvName;
 
-fn view(lock: LockRecord) -> LockView {
-    LockView {
-        holder: lock.holder,
-        request: lock.request.map(crate::names::RequestId),
-        reason: lock.reason,
-        since: lock.since,
+    #[tokio::test]
+    async fn whoami_names_the_person_or_says_config_does_not() {
+        let t = TestEngine::start().await;
+        let known = t.say("console:carol", "whoami").await;
+        assert_eq!(
+            known.text,
+            "you are console:carol: carol (Carol), roles: qa"
+        );
+        let unknown = t.say("console:mallory", "whoami").await;
+        assert!(
+            unknown
+                .text
+                .starts_with("you are console:mallory, which config does not name"),
+            "{}",
+            unknown.text
+        );
+    }
+
+    #[tokio::test]
+    async fn envs_shows_each_environment_and_an_open_freeze() {
+        let t = TestEngine::start().await;
+        let before = t.say("console:alice", "envs").await;
+        assert!(
+            before
+                .text
+                .contains("  dev: namespace dev; requested by developer; no approvals"),
+            "{}",
+            before.text
+        );
+        assert!(!before.text.contains("FROZEN"), "{}", before.text);
+        t.set_time(TUESDAY_NOON + 30 * 86_400);
+        let during = t.say("console:alice", "envs").await;
+        assert!(
+            during.text.contains(", FROZEN: end-of-year freeze"),
+            "{}",
+            during.text
+        );
+    }
+
+    #[tokio::test]
+    async fn history_lists_the_last_events_in_an_environment() {
+        let t = TestEngine::start().await;
+        let dev = EnvName::new("dev").expect("a name");
+        let quiet = t.engine.history(&dev, None).expect("the store answers");
+        assert_eq!(quiet.text, "nothing has happened in dev yet");
+        t.say("console:alice", "deploy main to dev").await;
+        let busy = t.say("console:alice", "history dev 3").await;
+        assert!(
+            busy.text.starts_with("last 3 events in dev:"),
+            "{}",
+            busy.text
+        );
+        assert!(
+            busy.text.contains("alice command.received history"),
+            "{}",
+            busy.text
+        );
+    }
+
+    #[tokio::test]
+    async fn status_shows_what_gantry_deployed_and_what_is_open() {
+        let t = TestEngine::start().await;
+        let deployed = t.say("console:alice", "deploy main to dev").await;
+        let id = deployed.request.expect("a request");
+        let waiting = t.say("console:alice", "deploy main to staging").await;
+        let open = waiting.request.expect("a request");
+        let status = t.say("console:alice", "status").await;
+        assert!(
+            status.text.contains(&format!("since {id}, by alice")),
+            "{}",
+            status.text
+        );
+        assert!(
+            status.text.contains(&format!("open: {open} deploy main")),
+            "{}",
+            status.text
+        );
     }
 }

@@ -3,15 +3,15 @@
 
 use serde_json::json;
 
-use super::handle::Reply;
 use super::progress::headline;
-use super::record::env_lock_key;
+use super::recheck::Cleared;
+use super::reply::Reply;
 use super::state::{Action, ApprovalRule, Conversation, Event, Request, State};
 use super::{Engine, EngineError};
-use crate::command::{Command, GitRef, RollbackTarget};
+use crate::command::{Command, GitRef};
 use crate::config::{App, Environment, Person, Target};
 use crate::names::{Digest, Identity, RequestId, Sha};
-use crate::policy::{self, Decision, Facts, LockView};
+use crate::policy::{self, Decision, Facts};
 
 /// What a request is pinned to once resolved.
 pub(super) struct Pins {
@@ -150,7 +150,7 @@ impl Engine {
         let request = if matches!(request.action, Action::Teardown { .. }) {
             request
         } else {
-            match self.resolve(command, app, env).await {
+            match self.pin(command, app, env).await {
                 Ok(pins) => {
                     let event = Event::Resolved {
                         sha: pins.sha,
@@ -196,7 +196,7 @@ impl Engine {
             Decision::Allow { override_note } => {
                 self.audit_override(&request, override_note.as_deref())?;
                 let approved = self.apply(&request, Event::Allowed, actor).await?;
-                self.execute(approved).await
+                self.execute(approved, Cleared::Now).await
             }
             Decision::NeedsApproval {
                 need,
@@ -215,7 +215,7 @@ impl Engine {
                     .apply(&request, Event::NeedsApproval(rule), actor)
                     .await?;
                 if waiting.state == State::Approved {
-                    return self.execute(waiting).await;
+                    return self.execute(waiting, Cleared::Now).await;
                 }
                 Ok(Reply::for_request(
                     &waiting,
@@ -246,39 +246,13 @@ impl Engine {
         }
     }
 
-    /// The lock that would stop a change to (app, env): an environment-wide
-    /// lock first, then another request's deploy lock.
-    pub(super) fn lock_view(
-        &self,
-        app: &App,
-        env: Option<&Environment>,
-    ) -> Result<Option<LockView>, EngineError> {
-        let Some(env) = env else { return Ok(None) };
-        let keys = [
-            env_lock_key(env.name.as_str()),
-            format!("{}/{}", app.name, env.name),
-        ];
-        for key in keys {
-            if let Some(lock) = self.store.lock(&key)? {
-                return Ok(Some(LockView {
-                    holder: lock.holder,
-                    request: lock.request.map(RequestId),
-                    reason: lock.reason,
-                    since: lock.since,
-                }));
-            }
-        }
-        Ok(None)
-    }
-
     /// Resolves the commit and the image once; everything after is pinned.
-    async fn resolve(
+    async fn pin(
         &self,
         command: &Command,
         app: &App,
         env: Option<&Environment>,
     ) -> Result<Pins, String> {
-        let repo = app.repo.to_string();
         let previous = match env {
             Some(env) => self
                 .last_good(app, env.name.as_str(), None)
@@ -287,126 +261,14 @@ impl Engine {
             None => None,
         };
         match command {
-            Command::Deploy { reference, .. } | Command::Build { reference, .. } => {
-                let sha = self
-                    .ports
-                    .forge
-                    .resolve(&repo, reference)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if matches!(command, Command::Build { .. }) {
-                    return Ok(Pins {
-                        sha,
-                        digest: None,
-                        previous: None,
-                    });
-                }
-                let branch = match reference {
-                    GitRef::Name(name) => name.clone(),
-                    _ => String::new(),
-                };
-                let tag = app.tag_template.render(sha.as_str(), &branch);
-                let digest = self
-                    .ports
-                    .registry
-                    .digest(&app.image, &tag)
-                    .await
-                    .map_err(|e| format!("{e}; try `build {}`", reference))?;
-                Ok(Pins {
-                    sha,
-                    digest: Some(digest),
-                    previous,
-                })
-            }
-            Command::Promote { from, .. } => {
-                let source = self.last_good(app, from.as_str(), None).ok_or_else(|| {
-                    format!(
-                        "Gantry has no successful deploy of {} in {from} to promote",
-                        app.name
-                    )
-                })?;
-                let sha = source.sha.ok_or("the source deploy has no commit")?;
-                Ok(Pins {
-                    sha,
-                    digest: source.digest,
-                    previous,
-                })
-            }
+            Command::Deploy { reference, .. } => self.pin_deploy(app, reference, previous).await,
+            Command::Build { reference, .. } => self.pin_build(app, reference).await,
+            Command::Promote { from, .. } => self.pin_promote(app, from, previous),
             Command::Rollback { target, env, .. } => {
-                let current = self.last_good(app, env.as_str(), None);
-                let wanted = match target {
-                    Some(RollbackTarget::Request(id)) => self
-                        .load(*id)
-                        .ok()
-                        .flatten()
-                        .filter(|r| {
-                            r.state == State::Succeeded
-                                && r.env.as_ref() == Some(env)
-                                && r.app == app.name
-                        })
-                        .ok_or_else(|| {
-                            format!("{id} is not a successful deploy of {} to {env}", app.name)
-                        })?,
-                    Some(RollbackTarget::Sha(sha)) => self
-                        .deploys(app, env.as_str())
-                        .into_iter()
-                        .find(|r| {
-                            r.sha
-                                .as_ref()
-                                .is_some_and(|s| s.as_str().starts_with(sha.as_str()))
-                        })
-                        .ok_or_else(|| format!("no successful deploy of {sha} to {env}"))?,
-                    None => {
-                        let skip = current.as_ref().map(|c| c.id);
-                        self.last_good(app, env.as_str(), skip).ok_or_else(|| {
-                            format!(
-                                "there is no earlier successful deploy in {env} to roll back to"
-                            )
-                        })?
-                    }
-                };
-                let sha = wanted.sha.ok_or("that deploy has no commit")?;
-                Ok(Pins {
-                    sha,
-                    digest: wanted.digest,
-                    previous,
-                })
+                self.pin_rollback(app, env, target.as_ref(), previous)
             }
             _ => Err("nothing to resolve".into()),
         }
-    }
-
-    /// Successful deploys of `app` to `env`, newest first.
-    pub(super) fn deploys(&self, app: &App, env: &str) -> Vec<Request> {
-        let all: Vec<(u64, Request)> = self.store.requests().unwrap_or_default();
-        let mut found: Vec<Request> = all
-            .into_iter()
-            .map(|(_, r)| r)
-            .filter(|r| {
-                r.state == State::Succeeded
-                    && !r.dry_run
-                    && r.app == app.name
-                    && r.env.as_ref().is_some_and(|e| e.as_str() == env)
-                    && matches!(
-                        r.action,
-                        Action::Deploy { .. } | Action::Promote { .. } | Action::Rollback
-                    )
-            })
-            .collect();
-        found.reverse();
-        found
-    }
-
-    /// The newest successful deploy, skipping one request if asked.
-    pub(super) fn last_good(
-        &self,
-        app: &App,
-        env: &str,
-        skip: Option<RequestId>,
-    ) -> Option<Request> {
-        self.deploys(app, env)
-            .into_iter()
-            .find(|r| Some(r.id) != skip)
     }
 }
 
@@ -427,6 +289,49 @@ fn namespace_for(env: &Environment, command: &Command, app: &App) -> Result<Stri
             template
                 .render(&branch, pr, app.name.as_str())
                 .map_err(|e| e.to_string())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::namespace_for;
+    use crate::command::{Grammar, Vocabulary};
+    use crate::config::Config;
+
+    fn config() -> Config {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/engine.toml");
+        crate::config::load(&path).expect("the test config loads")
+    }
+
+    #[test]
+    fn each_command_changes_its_environments_namespace_or_its_preview() {
+        let config = config();
+        let grammar = Grammar::builtin().expect("grammar");
+        let names = Vocabulary::new(config.env_names(), config.app_names());
+        let app = config.app("web").expect("web");
+        for (text, env, namespace) in [
+            ("deploy main to dev", "dev", Ok("dev")),
+            ("promote from staging to prod", "prod", Ok("prod")),
+            ("deploy feat-x to preview", "preview", Ok("preview-feat-x")),
+            ("deploy #12 to preview", "preview", Ok("preview-pr-12")),
+            ("teardown feat-x", "preview", Ok("preview-feat-x")),
+            (
+                "rollback in preview",
+                "preview",
+                Err("preview takes deploys and teardowns only"),
+            ),
+        ] {
+            let command = grammar.parse(text, &names).expect(text);
+            let env = config.env(env).expect(env);
+            let found = namespace_for(env, &command, app);
+            assert_eq!(
+                found.as_deref(),
+                namespace.map_err(|e: &str| e.to_owned()).as_deref(),
+                "{text}"
+            );
         }
     }
 }
