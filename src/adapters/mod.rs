@@ -5,5 +5,6 @@ pub mod github;
 pub mod kube;
 pub mod notify;
 pub mod registry;
+pub mod retry;
 pub mod slack;
 pub mod wiring;

@@ -10,7 +10,11 @@
 //! Rate limits: against Discord itself serenity's ratelimiter follows the
 //! `X-RateLimit-*` buckets. serenity 0.12's ratelimiter ignores
 //! `HttpBuilder::proxy`, so a client pointed elsewhere (the fake) runs
-//! without it and Gantry retries a 429 itself, a bounded number of times.
+//! without it and Gantry retries a 429 itself under the shared [`Policy`]
+//! (serenity's error keeps no `Retry-After`, so the waits are the backoff).
+//! Every call is a write: besides a 429, only a connection that was never
+//! made is sent again; a timeout, a dropped connection or a `5xx` may have
+//! posted the message, so the call fails instead.
 //! Edits of one message are coalesced: an edit still waiting when a newer
 //! one arrives is dropped, so a slow channel shows the latest state.
 
@@ -28,6 +32,7 @@ use serenity::all::{
 };
 use serenity::http::{Http, HttpError};
 
+use crate::adapters::retry::{self, Policy, Verdict};
 use crate::config::Secret;
 use crate::engine::ports::{MessageRef, Notifier, PortError};
 use crate::engine::Conversation;
@@ -41,9 +46,22 @@ pub const DISCORD_URL: &str = "https://discord.com";
 /// Longest message content Discord accepts, in characters.
 pub const MAX_CONTENT: usize = 2000;
 
-/// Most attempts for one call when Discord answers 429 (without serenity's
-/// ratelimiter): waits of 1, 2 and 4 s outlast a 5 s bucket window.
-const MAX_ATTEMPTS: u32 = 4;
+/// The retry policy unless replaced. Without serenity's ratelimiter, the
+/// waits after 429s (at least 0.5, 1, 2 and 2 s) outlast a 5 s bucket window.
+const POLICY: Policy = Policy {
+    attempts: 5,
+    base_delay: Duration::from_secs(1),
+    max_delay: Duration::from_secs(4),
+    max_retry_after: Duration::from_secs(30),
+};
+/// Waiting for an interaction's original response to exist: waits of up to
+/// 0.1, 0.2, 0.4, 0.8 and 1.6 s.
+const ORIGINAL_APPEARS: Policy = Policy {
+    attempts: 6,
+    base_delay: Duration::from_millis(100),
+    max_delay: Duration::from_millis(1600),
+    max_retry_after: Duration::ZERO,
+};
 /// Timeout of one HTTP call.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -102,6 +120,7 @@ pub struct DiscordNotifier {
     http: Http,
     /// Whether serenity's ratelimiter is off (pointed at a fake).
     own_retries: bool,
+    policy: Policy,
     slots: Mutex<HashMap<String, Arc<Slot>>>,
     /// The base URL it calls.
     api_url: String,
@@ -127,9 +146,16 @@ impl DiscordNotifier {
         Ok(DiscordNotifier {
             http: builder.build(),
             own_retries,
+            policy: POLICY,
             slots: Mutex::default(),
             api_url: base.to_owned(),
         })
+    }
+
+    /// Replaces the retry policy.
+    pub fn with_policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
     }
 
     /// The base URL it calls (`https://discord.com` or a fake's).
@@ -161,26 +187,27 @@ impl DiscordNotifier {
             .allowed_mentions(no_mentions());
         self.coalesced(&format!("original/{interaction_token}"), || async {
             // Discord creates the original response when it reads the
-            // deferred answer, which can be just after this edit is sent.
-            let mut wait = Duration::from_millis(100);
-            loop {
-                let edited = self
-                    .call("edit the original response", || {
-                        self.http.edit_original_interaction_response(
-                            interaction_token,
-                            &body,
-                            vec![],
-                        )
-                    })
-                    .await;
-                match edited {
-                    Err(PortError::NotFound(_)) if wait < Duration::from_secs(2) => {
-                        tokio::time::sleep(wait).await;
-                        wait *= 2;
+            // deferred answer, which can be just after this edit is sent; a
+            // 404 until then means nothing was edited.
+            let edited = ORIGINAL_APPEARS
+                .run(|| async {
+                    let edited = self
+                        .call("edit the original response", || {
+                            self.http.edit_original_interaction_response(
+                                interaction_token,
+                                &body,
+                                vec![],
+                            )
+                        })
+                        .await;
+                    match edited {
+                        Ok(_) => Ok(()),
+                        Err(e @ PortError::NotFound(_)) => Err(Verdict::Retry(e)),
+                        Err(e) => Err(Verdict::Fail(e)),
                     }
-                    other => return other.map(drop),
-                }
-            }
+                })
+                .await;
+            edited.map_err(|g| g.error)
         })
         .await
     }
@@ -212,26 +239,22 @@ impl DiscordNotifier {
         result
     }
 
-    /// Calls Discord, retrying a 429 (bounded) when serenity's ratelimiter
-    /// is off, and maps the error to a port error.
+    /// Calls Discord under the notifier's policy and maps the error to a
+    /// port error.
     async fn call<T, F, Fut>(&self, what: &str, call: F) -> Result<T, PortError>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = serenity::Result<T>>,
     {
-        let mut attempt = 1;
-        loop {
-            match call().await {
-                Ok(value) => return Ok(value),
-                Err(e) if self.own_retries && attempt < MAX_ATTEMPTS && rate_limited(&e) => {
-                    // serenity drops the 429's headers and `retry_after`;
-                    // Discord's per-route windows are seconds long.
-                    tokio::time::sleep(Duration::from_secs(1 << (attempt - 1))).await;
-                    attempt += 1;
-                }
-                Err(e) => return Err(port_error(what, &e)),
-            }
-        }
+        let done = self
+            .policy
+            .run(|| async {
+                call()
+                    .await
+                    .map_err(|e| verdict(self.own_retries, what, &e))
+            })
+            .await;
+        done.map_err(|g| g.error)
     }
 
     async fn post_with(
@@ -276,8 +299,20 @@ fn status(error: &serenity::Error) -> Option<u16> {
     }
 }
 
-fn rate_limited(error: &serenity::Error) -> bool {
-    status(error) == Some(429)
+/// What a failed call means. A 429 is retried only without serenity's
+/// ratelimiter (which has waited already); a connection never made is
+/// retried; a timeout, a dropped connection or a `5xx` leaves the write unknown.
+fn verdict(own_retries: bool, what: &str, error: &serenity::Error) -> Verdict<PortError> {
+    let e = port_error(what, error);
+    match (status(error), error) {
+        (Some(429), _) if own_retries => Verdict::Retry(e),
+        (Some(500..=599), _) => Verdict::Unknown(e),
+        (None, serenity::Error::Http(HttpError::Request(_))) if retry::never_sent(error) => {
+            Verdict::Retry(e)
+        }
+        (None, serenity::Error::Http(HttpError::Request(_))) => Verdict::Unknown(e),
+        _ => Verdict::Fail(e),
+    }
 }
 
 fn port_error(what: &str, error: &serenity::Error) -> PortError {
@@ -381,6 +416,35 @@ mod tests {
         assert_eq!(cut.chars().count(), MAX_CONTENT);
         assert!(cut.ends_with('…'));
         assert_eq!(content("short"), "short");
+    }
+
+    #[tokio::test]
+    async fn a_429_is_retried_up_to_the_policy_s_attempts() {
+        use crate::sandbox::discord::FakeDiscord;
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        let fake = FakeDiscord::start("bot-token", 1, key).await.unwrap();
+        let quick = Policy {
+            attempts: 3,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(2),
+            max_retry_after: Duration::from_secs(1),
+        };
+        let discord = DiscordNotifier::new(&fake.api_url(), &Secret::new("bot-token".into()), 1)
+            .unwrap()
+            .with_policy(quick);
+        let conversation = Conversation {
+            platform: crate::engine::Platform::Discord,
+            channel: "42".into(),
+        };
+        fake.rate_limit_next(5, 0.0);
+        let err = discord.post(&conversation, "hello").await.unwrap_err();
+        assert!(matches!(err, PortError::RateLimited { .. }), "{err}");
+        assert_eq!(fake.calls().len(), 3);
+        fake.rate_limit_next(1, 0.0);
+        discord.post(&conversation, "hello").await.unwrap();
+        let statuses: Vec<u16> = fake.calls().iter().map(|c| c.status).collect();
+        assert_eq!(statuses[3..], [429, 200]);
+        assert_eq!(fake.messages().len(), 1);
     }
 
     #[test]

@@ -1,11 +1,14 @@
-//! One GitHub REST call through octocrab, with Gantry's retry rules.
+//! One GitHub REST call through octocrab, with Gantry's retry policy.
 //!
 //! Every call has a timeout. `429`, and `403` with `Retry-After` or an
 //! exhausted `X-RateLimit-Remaining` (GitHub's secondary and primary rate
 //! limits), are retried after the wait GitHub asks for, when that wait is
-//! short enough; `5xx` and transport failures are retried with backoff for
-//! calls that are safe to repeat. After the last attempt the caller gets a
-//! typed [`PortError`] naming what GitHub said, never a guess.
+//! short enough; GitHub documents rate-limited requests as not processed.
+//! A connection that was never made is retried for every method. Timeouts,
+//! dropped connections and `5xx` are retried for `GET` only: a write that
+//! met one may have been carried out, so it is not sent again. After the
+//! last attempt the caller gets a typed [`PortError`] naming what GitHub
+//! said, never a guess. The rules are in [`crate::adapters::retry`].
 
 use std::time::Duration;
 
@@ -15,14 +18,16 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::auth::Auth;
+use crate::adapters::retry::{self, GaveUp, Policy, Stop, Verdict};
 use crate::engine::ports::PortError;
 
-/// How hard one call tries.
+/// How hard one call tries: GitHub's settings for the shared
+/// [`Policy`](crate::adapters::retry::Policy), plus a timeout per attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Attempts in all, the first included.
     pub attempts: u32,
-    /// Wait before the second attempt after a 5xx; doubled each time.
+    /// Ceiling of the jittered wait before the second attempt; doubled each time.
     pub backoff: Duration,
     /// Longest `Retry-After` Gantry waits for; a longer one fails at once.
     pub max_wait: Duration,
@@ -48,6 +53,18 @@ pub(crate) struct Answer {
     pub body: String,
 }
 
+impl RetryPolicy {
+    /// The shared policy these settings stand for.
+    fn policy(&self) -> Policy {
+        Policy {
+            attempts: self.attempts,
+            base_delay: self.backoff,
+            max_retry_after: self.max_wait,
+            ..Policy::default()
+        }
+    }
+}
+
 impl Answer {
     /// The body as JSON of type `T`.
     pub fn json<T: DeserializeOwned>(&self, what: &str) -> Result<T, PortError> {
@@ -55,14 +72,6 @@ impl Answer {
             PortError::Unavailable(format!("GitHub answered {what} with unexpected JSON: {e}"))
         })
     }
-}
-
-/// Why one attempt did not succeed, and whether another may.
-enum Attempt {
-    /// Final: the error to report.
-    Fail(PortError),
-    /// Worth another attempt after `wait` (`None` = the backoff).
-    Retry(PortError, Option<Duration>),
 }
 
 /// The REST API behind the adapter.
@@ -107,39 +116,13 @@ impl Api {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Answer, PortError> {
-        // A POST that failed with a 5xx may have been carried out; only
-        // rate limits (which GitHub documents as not processed) repeat it.
-        let repeatable = method != Method::POST;
-        let mut backoff = self.policy.backoff;
-        let mut last = PortError::Unavailable("no attempt was made".into());
-        for attempt in 1..=self.policy.attempts.max(1) {
-            match self.once(crab, &method, path, body).await {
-                Ok(answer) => return Ok(answer),
-                Err(Attempt::Fail(e)) => return Err(e),
-                Err(Attempt::Retry(e, wait)) => {
-                    let rate_limited = wait.is_some();
-                    last = e;
-                    if (!repeatable && !rate_limited) || attempt == self.policy.attempts {
-                        break;
-                    }
-                    let pause = wait.unwrap_or(backoff);
-                    if pause > self.policy.max_wait {
-                        break;
-                    }
-                    tokio::time::sleep(pause).await;
-                    if !rate_limited {
-                        backoff = backoff.saturating_mul(2);
-                    }
-                }
-            }
-        }
-        Err(match last {
-            PortError::Unavailable(why) => PortError::Unavailable(format!(
-                "{why} (gave up after {} attempts)",
-                self.policy.attempts
-            )),
-            other => other,
-        })
+        let write = method != Method::GET;
+        let method = &method;
+        self.policy
+            .policy()
+            .run(|| self.once(crab, method, path, body, write))
+            .await
+            .map_err(gave_up)
     }
 
     async fn once(
@@ -148,7 +131,8 @@ impl Api {
         method: &Method,
         path: &str,
         body: Option<&Value>,
-    ) -> Result<Answer, Attempt> {
+        write: bool,
+    ) -> Result<Answer, Verdict<PortError>> {
         let call = async {
             match *method {
                 Method::GET => crab._get(path).await,
@@ -160,18 +144,27 @@ impl Api {
             }
         };
         let what = format!("{method} {}", path_only(path));
+        // A read is safe to repeat; a write only when it never left.
+        let lost = |e: PortError| {
+            if write {
+                Verdict::Unknown(e)
+            } else {
+                Verdict::Retry(e)
+            }
+        };
         let response = match tokio::time::timeout(self.policy.timeout, call).await {
             Err(_) => {
-                return Err(Attempt::Retry(
-                    PortError::Timeout(format!("GitHub did not answer {what} in time")),
-                    None,
-                ))
+                return Err(lost(PortError::Timeout(format!(
+                    "GitHub did not answer {what} in time"
+                ))))
             }
             Ok(Err(e)) => {
-                return Err(Attempt::Retry(
-                    PortError::Unavailable(format!("cannot reach GitHub for {what}: {e}")),
-                    None,
-                ))
+                let error = PortError::Unavailable(format!("cannot reach GitHub for {what}: {e}"));
+                return Err(if retry::never_sent(&e) {
+                    Verdict::Retry(error)
+                } else {
+                    lost(error)
+                });
             }
             Ok(Ok(response)) => response,
         };
@@ -181,22 +174,20 @@ impl Api {
             match tokio::time::timeout(self.policy.timeout, crab.body_to_string(response)).await {
                 Ok(Ok(text)) => text,
                 Ok(Err(e)) => {
-                    return Err(Attempt::Retry(
-                        PortError::Unavailable(format!("GitHub's answer to {what} broke off: {e}")),
-                        None,
-                    ))
+                    return Err(lost(PortError::Unavailable(format!(
+                        "GitHub's answer to {what} broke off: {e}"
+                    ))))
                 }
                 Err(_) => {
-                    return Err(Attempt::Retry(
-                        PortError::Timeout(format!("GitHub's answer to {what} stalled")),
-                        None,
-                    ))
+                    return Err(lost(PortError::Timeout(format!(
+                        "GitHub's answer to {what} stalled"
+                    ))))
                 }
             };
         if status.is_success() {
             return Ok(Answer { status, body: text });
         }
-        Err(classify(status, &headers, text.as_bytes(), &what))
+        Err(classify(status, &headers, text.as_bytes(), &what, write))
     }
 }
 
@@ -219,10 +210,10 @@ pub(crate) fn rate_limit_wait(status: StatusCode, headers: &HeaderMap) -> Option
     if status != StatusCode::TOO_MANY_REQUESTS && status != StatusCode::FORBIDDEN {
         return None;
     }
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if let Some(seconds) = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok()) {
-        return Some(Duration::from_secs(seconds));
+    if let Some(wait) = retry::retry_after(headers) {
+        return Some(wait);
     }
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if header("x-ratelimit-remaining") == Some("0") {
         let reset = header("x-ratelimit-reset").and_then(|v| v.parse::<u64>().ok())?;
         let now = std::time::SystemTime::now()
@@ -233,10 +224,18 @@ pub(crate) fn rate_limit_wait(status: StatusCode, headers: &HeaderMap) -> Option
     (status == StatusCode::TOO_MANY_REQUESTS).then_some(Duration::from_secs(60))
 }
 
-fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8], what: &str) -> Attempt {
+/// What a failed answer means: rate limits are retried after their wait,
+/// a `5xx` is retried for a read and unknown for a write, the rest is final.
+fn classify(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    what: &str,
+    write: bool,
+) -> Verdict<PortError> {
     let said = message(body);
     if let Some(wait) = rate_limit_wait(status, headers) {
-        return Attempt::Retry(PortError::RateLimited { retry_after: wait }, Some(wait));
+        return Verdict::RetryAfter(PortError::RateLimited { retry_after: wait }, wait);
     }
     let error = match status.as_u16() {
         401 => {
@@ -247,14 +246,31 @@ fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8], what: &str) ->
         409 => PortError::Conflict(format!("{what}: {said}")),
         422 => PortError::Invalid(format!("{what}: {said}")),
         500..=599 => {
-            return Attempt::Retry(
-                PortError::Unavailable(format!("GitHub answered {status} to {what}: {said}")),
-                None,
-            )
+            let error =
+                PortError::Unavailable(format!("GitHub answered {status} to {what}: {said}"));
+            return if write {
+                Verdict::Unknown(error)
+            } else {
+                Verdict::Retry(error)
+            };
         }
         _ => PortError::Unavailable(format!("GitHub answered {status} to {what}: {said}")),
     };
-    Attempt::Fail(error)
+    Verdict::Fail(error)
+}
+
+/// The error for a call the policy gave up on, saying why it stopped.
+fn gave_up(g: GaveUp<PortError>) -> PortError {
+    let note = match g.stop {
+        Stop::Exhausted => format!("gave up after {} attempts", g.attempts),
+        Stop::OutcomeUnknown => "not repeated: it may have been carried out".to_owned(),
+        Stop::Failed | Stop::WaitTooLong(_) => return g.error,
+    };
+    match g.error {
+        PortError::Unavailable(why) => PortError::Unavailable(format!("{why} ({note})")),
+        PortError::Timeout(why) => PortError::Timeout(format!("{why} ({note})")),
+        other => other,
+    }
 }
 
 /// Percent-encodes one path segment (a branch name inside a query, a file name).
@@ -295,6 +311,103 @@ mod tests {
         assert_eq!(
             rate_limit_wait(StatusCode::FORBIDDEN, &primary),
             Some(Duration::ZERO)
+        );
+    }
+
+    #[test]
+    fn answers_are_classified_by_method() {
+        let none = HeaderMap::new();
+        let mut limited = HeaderMap::new();
+        limited.insert("retry-after", "7".parse().unwrap());
+        let seven = Duration::from_secs(7);
+        let class = |status: u16, headers: &HeaderMap, write: bool| {
+            let status = StatusCode::from_u16(status).unwrap();
+            match classify(status, headers, b"{}", "GET /x", write) {
+                Verdict::Retry(_) => "retry".to_owned(),
+                Verdict::RetryAfter(_, wait) => format!("retry after {}s", wait.as_secs()),
+                Verdict::Fail(_) => "fail".to_owned(),
+                Verdict::Unknown(_) => "unknown".to_owned(),
+            }
+        };
+        let cases = [
+            (502, &none, false, "retry"),
+            (502, &none, true, "unknown"),
+            (500, &none, true, "unknown"),
+            (429, &limited, true, "retry after 7s"),
+            (403, &limited, true, "retry after 7s"),
+            (403, &none, false, "fail"),
+            (404, &none, false, "fail"),
+            (409, &none, true, "fail"),
+            (422, &none, true, "fail"),
+        ];
+        for (status, headers, write, expected) in cases {
+            assert_eq!(class(status, headers, write), expected, "{status} {write}");
+        }
+        assert_eq!(
+            seven,
+            rate_limit_wait(StatusCode::FORBIDDEN, &limited).unwrap()
+        );
+    }
+
+    fn quick() -> RetryPolicy {
+        RetryPolicy {
+            attempts: 3,
+            backoff: Duration::from_millis(1),
+            max_wait: Duration::from_secs(1),
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_write_that_met_a_server_error_is_sent_once() {
+        use crate::sandbox::github::{FakeFault, FakeGithub};
+        let fake = FakeGithub::start("t").await.unwrap();
+        let forge = super::super::GithubForge::for_url(&fake.url(), "t")
+            .unwrap()
+            .with_retry(quick());
+        let api = forge.api();
+        let path = "/repos/acme/web/git/refs/heads/main";
+        fake.fault(path, 5, FakeFault::Status(502));
+        let body = serde_json::json!({ "sha": "0".repeat(40) });
+        let err = api
+            .send("acme/web", Method::PATCH, path, Some(&body))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, PortError::Unavailable(why) if why.contains("not repeated")),
+            "{err}"
+        );
+        assert_eq!(fake.requests().len(), 1);
+        // A read is repeated, up to the attempts.
+        let err = api.get("acme/web", path).await.unwrap_err();
+        assert!(
+            matches!(&err, PortError::Unavailable(why) if why.contains("after 3 attempts")),
+            "{err}"
+        );
+        assert_eq!(fake.requests().len(), 4);
+    }
+
+    #[tokio::test]
+    async fn a_write_that_never_left_is_sent_again() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        drop(listener);
+        let forge = super::super::GithubForge::for_url(&url, "t")
+            .unwrap()
+            .with_retry(quick());
+        let err = forge
+            .api()
+            .send(
+                "acme/web",
+                Method::POST,
+                "/repos/acme/web/issues/7/comments",
+                None,
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, PortError::Unavailable(why) if why.contains("after 3 attempts")),
+            "{err}"
         );
     }
 

@@ -2,8 +2,10 @@
 //!
 //! Every Deployment is read and checked before any is written, so a missing
 //! Deployment or container leaves nothing half-done. Each write carries the
-//! `resourceVersion` that was read; on 409 Gantry re-reads, and if the image
-//! itself moved it stops and names who moved it. It never forces.
+//! `resourceVersion` that was read; on 409, and after a write whose outcome
+//! is unknown (timed out, connection dropped, `5xx`), Gantry re-reads, and
+//! if the image itself moved it stops and names who moved it. It never
+//! forces.
 
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::core::params::{GetParams, Patch, PatchParams};
@@ -119,11 +121,13 @@ async fn write_one(
         let request = deployments(ns)
             .patch(name, &params, &Patch::Strategic(body))
             .map_err(build_error)?;
-        match t.call(&op("patch", ns, name), request).await {
+        match t.call_with_status(&op("patch", ns, name), request).await {
             Ok(_) => return Ok(()),
-            // Someone wrote first, or the answer was lost: look before deciding.
-            Err(e @ (PortError::Conflict(_) | PortError::Timeout(_))) => last = Some(e),
-            Err(e) => return Err(e),
+            // Someone wrote first, or the write may have happened: look before deciding.
+            Err(f) if f.outcome_unknown || matches!(f.error, PortError::Conflict(_)) => {
+                last = Some(f.error);
+            }
+            Err(f) => return Err(f.error),
         }
         current = read(t, ns, name).await?;
         if stamped(&current, &w.container, image, stamp) {

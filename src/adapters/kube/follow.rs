@@ -3,7 +3,9 @@
 //! One LIST gives the Deployments and a resourceVersion; one WATCH from that
 //! version streams every change. A watch that drops is reopened from the last
 //! version seen, so no change is missed; a `410 Gone` (the version is too old)
-//! starts over with a fresh LIST.
+//! starts over with a fresh LIST. Reopening lasts as long as the rollout is
+//! followed; the pauses between quiet reopens are the shared policy's
+//! jittered backoff, from 100 ms up to 5 s.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -17,12 +19,19 @@ use kube::core::{ObjectList, Request, WatchEvent};
 use super::deploy::deployments;
 use super::rollout::{assess, progress, stuck_pods, total, Assessment};
 use super::transport::{status_error, Op, Transport};
+use crate::adapters::retry::Policy;
 use crate::engine::ports::{PortError, ProgressSink, RolloutOutcome, RolloutProgress, Workload};
 
 /// How long one watch request asks the server to stay open.
 const WATCH_SECONDS: u32 = 290;
-/// The longest pause before reopening a watch that closed with no events.
-const MAX_REOPEN_PAUSE: Duration = Duration::from_secs(5);
+/// Pauses before reopening a watch that closed with no events (only the
+/// delays are used: reopening ends with the rollout).
+const REOPEN: Policy = Policy {
+    attempts: u32::MAX,
+    base_delay: Duration::from_millis(100),
+    max_delay: Duration::from_secs(5),
+    max_retry_after: Duration::ZERO,
+};
 
 /// What Gantry knows of the rollout so far.
 struct Tracker {
@@ -194,7 +203,8 @@ async fn watch(
 ) -> Result<Option<String>, PortError> {
     relist(t, w, tracker).await?;
     let op = Op::namespaced("watch", "deployments.apps", &w.namespace);
-    let mut pause = Duration::from_millis(100);
+    // Reopens since the last event heard.
+    let mut quiet = 0;
     loop {
         match tracker.check(sink) {
             Verdict::Failed(why) => return Ok(Some(why)),
@@ -212,8 +222,8 @@ async fn watch(
             Ok(events) => Box::pin(events),
             // The API server or the network is briefly away: try again.
             Err(PortError::Unavailable(_) | PortError::Timeout(_)) => {
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(MAX_REOPEN_PAUSE);
+                quiet += 1;
+                tokio::time::sleep(REOPEN.delay(quiet)).await;
                 continue;
             }
             Err(e) => return Err(e),
@@ -264,10 +274,10 @@ async fn watch(
             }
         }
         if heard {
-            pause = Duration::from_millis(100);
+            quiet = 0;
         } else {
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(MAX_REOPEN_PAUSE);
+            quiet += 1;
+            tokio::time::sleep(REOPEN.delay(quiet)).await;
         }
     }
 }

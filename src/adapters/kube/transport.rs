@@ -1,5 +1,13 @@
-//! One Kubernetes API call: a timeout, bounded retries with backoff, and the
-//! mapping of the API server's answers to [`PortError`].
+//! One Kubernetes API call: a timeout, retries under the shared
+//! [`Policy`](crate::adapters::retry::Policy), and the mapping of the API
+//! server's answers to [`PortError`].
+//!
+//! `429` (the API server's priority and fairness rejects before it reads
+//! the request) and a connection that was never made are retried for every
+//! verb. Timeouts, dropped connections and `500`/`502`/`503`/`504` are
+//! retried for reads; for a write they leave the outcome unknown, so the
+//! write is not sent again and the [`Failure`] says so; the Deployment
+//! patch then reads the object back before deciding.
 
 use std::time::Duration;
 
@@ -9,6 +17,7 @@ use kube::core::WatchEvent;
 use kube::Client;
 use serde::de::DeserializeOwned;
 
+use crate::adapters::retry::{self, Policy, Stop, Verdict};
 use crate::engine::ports::PortError;
 
 /// What a call does, for error messages: `patch deployments.apps/web in namespace dev`.
@@ -75,12 +84,24 @@ impl Op {
 pub struct Limits {
     /// How long one request may take.
     pub request_timeout: Duration,
-    /// Retries after connection errors, 5xx and 429.
+    /// Retries after what is safe to retry (attempts = retries + 1).
     pub retries: u32,
-    /// The first backoff; it doubles on each retry.
+    /// Ceiling of the first jittered backoff; it doubles on each retry.
     pub backoff: Duration,
-    /// The longest `Retry-After` honoured.
+    /// The longest `Retry-After` honoured; a longer one fails at once.
     pub max_retry_after: Duration,
+}
+
+impl Limits {
+    /// The shared retry policy these limits stand for.
+    fn policy(&self) -> Policy {
+        Policy {
+            attempts: self.retries.saturating_add(1),
+            base_delay: self.backoff,
+            max_retry_after: self.max_retry_after,
+            ..Policy::default()
+        }
+    }
 }
 
 impl Default for Limits {
@@ -103,21 +124,21 @@ pub struct Transport {
     actor: String,
 }
 
-enum Attempt {
-    Done(Vec<u8>),
-    Retry(Duration, PortError),
-    /// A final failure, with the API server's `Status` when it sent one.
-    Fail(PortError, Option<Box<Status>>),
-}
+/// One attempt's error, with the API server's `Status` when it sent one.
+type Failed = (PortError, Option<Box<Status>>);
 
-/// A call that failed: the port error, and the API server's `Status` when
-/// its answer carried one (so a caller can tell whose 404 it was).
+/// A call that failed: the port error, the API server's `Status` when its
+/// final answer carried one (so a caller can tell whose 404 it was), and
+/// whether a write may have happened all the same.
 #[derive(Debug)]
 pub struct Failure {
     /// The error as the engine sees it.
     pub error: PortError,
     /// The `Status` the server answered, if any.
     pub status: Option<Box<Status>>,
+    /// A write whose outcome is unknown (timed out, connection dropped,
+    /// `5xx`); it was not sent again.
+    pub outcome_unknown: bool,
 }
 
 impl Transport {
@@ -159,29 +180,35 @@ impl Transport {
         op: &Op,
         request: http::Request<Vec<u8>>,
     ) -> Result<Vec<u8>, Failure> {
-        let mut backoff = self.limits.backoff;
-        let mut attempt = 0;
-        loop {
-            let copy = clone_request(&request);
-            match self.once(op, copy).await {
-                Attempt::Done(body) => return Ok(body),
-                Attempt::Fail(error, status) => return Err(Failure { error, status }),
-                Attempt::Retry(wait, error) => {
-                    if attempt >= self.limits.retries {
-                        return Err(Failure {
-                            error,
-                            status: None,
-                        });
-                    }
-                    attempt += 1;
-                    tokio::time::sleep(wait.max(backoff)).await;
-                    backoff *= 2;
-                }
+        let request = &request;
+        let sent = self
+            .limits
+            .policy()
+            .run(|| self.once(op, clone_request(request)))
+            .await;
+        sent.map_err(|g| {
+            let (error, status) = g.error;
+            Failure {
+                error,
+                status,
+                outcome_unknown: g.stop == Stop::OutcomeUnknown,
             }
-        }
+        })
     }
 
-    async fn once(&self, op: &Op, request: http::Request<Vec<u8>>) -> Attempt {
+    async fn once(
+        &self,
+        op: &Op,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<Vec<u8>, Verdict<Failed>> {
+        // A read is safe to repeat; a write only when it never left.
+        let lost = |e: PortError| {
+            if op.writes() {
+                Verdict::Unknown((e, None))
+            } else {
+                Verdict::Retry((e, None))
+            }
+        };
         let timeout = self.limits.request_timeout;
         let send = async {
             let response = self
@@ -189,11 +216,7 @@ impl Transport {
                 .send(request.map(kube::client::Body::from))
                 .await?;
             let status = response.status();
-            let retry_after = response
-                .headers()
-                .get(http::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok());
+            let retry_after = retry::retry_after(response.headers());
             let body = response.into_body().collect_bytes().await?.to_vec();
             Ok::<_, kube::Error>((status, retry_after, body))
         };
@@ -206,34 +229,33 @@ impl Transport {
                 ));
                 // A write whose answer was lost may have happened: the caller
                 // reads the object back before deciding.
-                return if op.writes() {
-                    Attempt::Fail(e, None)
-                } else {
-                    Attempt::Retry(Duration::ZERO, e)
-                };
+                return Err(lost(e));
             }
             Ok(Err(e)) => {
+                let never_sent = retry::never_sent(&e);
                 let e = PortError::Unavailable(format!("{}: {e}", op.describe()));
-                return Attempt::Retry(Duration::ZERO, e);
+                return Err(if never_sent {
+                    Verdict::Retry((e, None))
+                } else {
+                    lost(e)
+                });
             }
             Ok(Ok(answer)) => answer,
         };
         if status.is_success() {
-            return Attempt::Done(body);
+            return Ok(body);
         }
-        let error = self.error(op, status.as_u16(), &body, retry_after);
-        match status.as_u16() {
-            429 => {
-                let wait =
-                    Duration::from_secs(retry_after.unwrap_or(1)).min(self.limits.max_retry_after);
-                Attempt::Retry(wait, error)
-            }
-            500 | 502 | 503 | 504 => Attempt::Retry(Duration::ZERO, error),
+        let seconds = retry_after.map(|d| d.as_secs());
+        let error = self.error(op, status.as_u16(), &body, seconds);
+        match (status.as_u16(), retry_after) {
+            (429, Some(wait)) => Err(Verdict::RetryAfter((error, None), wait)),
+            (429, None) => Err(Verdict::Retry((error, None))),
+            (500 | 502 | 503 | 504, _) => Err(lost(error)),
             _ => {
                 let status = serde_json::from_slice::<Status>(&body)
                     .ok()
                     .filter(|s| s.code.is_some() || s.reason.is_some());
-                Attempt::Fail(error, status.map(Box::new))
+                Err(Verdict::Fail((error, status.map(Box::new))))
             }
         }
     }

@@ -1,13 +1,17 @@
 //! One registry exchange: the request, one answered auth challenge, and
-//! bounded retries of transient failures.
+//! retries of transient failures under the shared
+//! [`Policy`](crate::adapters::retry::Policy). Every request is a read
+//! (`HEAD`, `GET`, a token `GET`), so refused or dropped connections,
+//! timeouts, `5xx` and `429` are all safe to send again.
 
 use std::time::{Duration, Instant};
 
-use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
+use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 
 use super::auth::{Challenge, Credentials};
 use super::{manifest, ImageRef, OciRegistry, RegistryError};
+use crate::adapters::retry::{self, GaveUp, Verdict};
 
 /// Largest token endpoint answer read (64 KiB).
 const MAX_TOKEN_ANSWER: usize = 64 * 1024;
@@ -45,9 +49,18 @@ fn transport_detail(e: &reqwest::Error) -> String {
     cause.to_string()
 }
 
-fn retry_after(resp: &Response) -> Option<Duration> {
-    let text = resp.headers().get(RETRY_AFTER)?.to_str().ok()?;
-    text.trim().parse::<u64>().ok().map(Duration::from_secs)
+/// Why one attempt of a request failed, before it becomes a [`RegistryError`].
+enum Trouble {
+    /// `429`, with the wait asked for.
+    RateLimited(Option<Duration>),
+    /// A `5xx`, with the error codes of its body.
+    Server(StatusCode, String),
+    /// No answer within the timeout.
+    Timeout,
+    /// The connection failed or broke off.
+    Transport(String),
+    /// The request could not be built.
+    Protocol(String),
 }
 
 impl OciRegistry {
@@ -256,66 +269,70 @@ impl OciRegistry {
         image: &ImageRef,
         build: impl Fn() -> RequestBuilder,
     ) -> Result<Response, RegistryError> {
-        let attempts = self.settings.attempts.max(1);
-        let mut backoff = self.settings.backoff;
-        let host = image.api_host().to_owned();
-        let repository = image.name().to_owned();
-        let mut attempt = 1;
-        loop {
-            let last = attempt >= attempts;
-            let wait = match build().send().await {
-                Ok(resp) if resp.status() == StatusCode::TOO_MANY_REQUESTS => {
-                    let wait = retry_after(&resp).unwrap_or(backoff);
-                    if last || wait > self.settings.max_retry_after {
-                        return Err(RegistryError::RateLimited {
-                            host,
-                            repository,
-                            retry_after: wait,
-                        });
+        let build = &build;
+        let policy = self.settings.policy();
+        let sent = policy
+            .run(|| async move {
+                match build().send().await {
+                    Ok(resp) if resp.status() == StatusCode::TOO_MANY_REQUESTS => {
+                        let wait = retry::retry_after(resp.headers());
+                        let trouble = Trouble::RateLimited(wait);
+                        Err(match wait {
+                            Some(wait) => Verdict::RetryAfter(trouble, wait),
+                            None => Verdict::Retry(trouble),
+                        })
                     }
-                    wait
-                }
-                Ok(resp) if resp.status().is_server_error() => {
-                    if last {
+                    Ok(resp) if resp.status().is_server_error() => {
                         let status = resp.status();
                         let body = self
                             .read_body(image, resp, 64 * 1024)
                             .await
                             .unwrap_or_default();
-                        return Err(RegistryError::Unavailable {
-                            host,
-                            repository,
-                            attempts,
-                            detail: format!("HTTP {status}{}", super::error_codes(&body)),
-                        });
+                        let codes = super::error_codes(&body);
+                        Err(Verdict::Retry(Trouble::Server(status, codes)))
                     }
-                    backoff
+                    Ok(resp) => Ok(resp),
+                    Err(e) if e.is_builder() => {
+                        Err(Verdict::Fail(Trouble::Protocol(transport_detail(&e))))
+                    }
+                    Err(e) if e.is_timeout() => Err(Verdict::Retry(Trouble::Timeout)),
+                    Err(e) => Err(Verdict::Retry(Trouble::Transport(transport_detail(&e)))),
                 }
-                Ok(resp) => return Ok(resp),
-                Err(e) if e.is_builder() => {
-                    return Err(self.protocol(image, transport_detail(&e)));
-                }
-                Err(e) if last && e.is_timeout() => {
-                    return Err(RegistryError::Timeout {
-                        host,
-                        repository,
-                        attempts,
-                        timeout: self.settings.timeout,
-                    });
-                }
-                Err(e) if last => {
-                    return Err(RegistryError::Unavailable {
-                        host,
-                        repository,
-                        attempts,
-                        detail: transport_detail(&e),
-                    });
-                }
-                Err(_) => backoff,
-            };
-            tokio::time::sleep(wait).await;
-            attempt += 1;
-            backoff = backoff.saturating_mul(2);
+            })
+            .await;
+        sent.map_err(|g| self.gave_up(image, g))
+    }
+
+    /// The error for a request the policy gave up on.
+    fn gave_up(&self, image: &ImageRef, g: GaveUp<Trouble>) -> RegistryError {
+        let host = image.api_host().to_owned();
+        let repository = image.name().to_owned();
+        let attempts = g.attempts;
+        match g.error {
+            Trouble::RateLimited(wait) => RegistryError::RateLimited {
+                host,
+                repository,
+                retry_after: wait.unwrap_or_else(|| self.settings.policy().ceiling(attempts)),
+            },
+            Trouble::Server(status, codes) => RegistryError::Unavailable {
+                host,
+                repository,
+                attempts,
+                detail: format!("HTTP {status}{codes}"),
+            },
+            Trouble::Timeout => RegistryError::Timeout {
+                host,
+                repository,
+                attempts,
+                timeout: self.settings.timeout,
+            },
+            Trouble::Transport(detail) => RegistryError::Unavailable {
+                host,
+                repository,
+                attempts,
+                detail,
+            },
+            Trouble::Protocol(detail) => self.protocol(image, detail),
         }
     }
 

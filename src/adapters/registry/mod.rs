@@ -4,8 +4,9 @@
 //! points at (`HEAD /v2/<name>/manifests/<tag>`, reading
 //! `Docker-Content-Digest`) and deploys `repo@sha256:…`. Anonymous access,
 //! basic credentials and the bearer-token challenge flow are supported; 5xx,
-//! timeouts and refused connections are retried a bounded number of times.
-//! The wire details are in `docs/registry.md`.
+//! 429, timeouts and refused connections are retried under the shared
+//! [`Policy`](crate::adapters::retry::Policy). The wire details are in
+//! `docs/registry.md`.
 
 pub mod auth;
 mod client;
@@ -47,7 +48,8 @@ pub struct RegistrySettings {
     pub timeout: Duration,
     /// Attempts per request for 5xx, 429, timeouts and refused connections. Default: 3.
     pub attempts: u32,
-    /// Wait before the second attempt, doubled before each later one. Default: 250 ms.
+    /// Ceiling of the jittered wait before the second attempt, doubled before
+    /// each later one. Default: 250 ms.
     pub backoff: Duration,
     /// Longest `Retry-After` honoured; a longer one fails at once. Default: 30 s.
     pub max_retry_after: Duration,
@@ -64,6 +66,18 @@ impl Default for RegistrySettings {
             attempts: 3,
             backoff: Duration::from_millis(250),
             max_retry_after: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RegistrySettings {
+    /// The shared retry policy these settings stand for.
+    pub fn policy(&self) -> crate::adapters::retry::Policy {
+        crate::adapters::retry::Policy {
+            attempts: self.attempts,
+            base_delay: self.backoff,
+            max_retry_after: self.max_retry_after,
+            ..crate::adapters::retry::Policy::default()
         }
     }
 }

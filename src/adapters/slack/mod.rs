@@ -2,6 +2,12 @@
 //! `chat.postMessage`, edited with `chat.update`, reactions with
 //! `reactions.add`. Approval messages carry Approve / Deny buttons (Block
 //! Kit). Text is escaped so that it can never mention or link anyone.
+//!
+//! Every call is a write, so only what certainly did not happen is sent
+//! again under the shared [`Policy`]: a `429` (Slack documents rate-limited
+//! calls as not processed; slack-morphism reads its `Retry-After` seconds) and
+//! a connection that was never made. A timeout, a dropped connection or a
+//! `5xx` may have posted the message, so the call fails instead.
 
 use std::time::Duration;
 
@@ -10,16 +16,23 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 
+use crate::adapters::retry::{self, Policy, Verdict};
 use crate::chat::slack::escape as slack_escape;
 use crate::config::Secret;
 use crate::engine::ports::{MessageRef, Notifier, PortError};
 use crate::engine::Conversation;
 use crate::names::RequestId;
 
-/// Most attempts for one call when Slack answers 429.
-const MAX_ATTEMPTS: u32 = 3;
-/// Longest wait Gantry accepts from a `Retry-After`.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+/// The retry policy unless replaced: 3 attempts, waits from 1 s (a `429`
+/// without `Retry-After`), a `Retry-After` of up to 30 s.
+const POLICY: Policy = Policy {
+    attempts: 3,
+    base_delay: Duration::from_secs(1),
+    max_delay: Duration::from_secs(4),
+    max_retry_after: Duration::from_secs(30),
+};
+/// Timeout of one call.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub use crate::chat::slack::{APPROVE_ACTION, DENY_ACTION};
 
@@ -31,6 +44,7 @@ impl<C: SlackClientHttpConnector + Send + Sync + 'static> Connector for C {}
 pub struct SlackNotifier<C: Connector> {
     client: SlackClient<C>,
     token: SlackApiToken,
+    policy: Policy,
 }
 
 impl SlackNotifier<SlackClientHyperConnector<HttpConnector>> {
@@ -60,31 +74,61 @@ impl<C: Connector> SlackNotifier<C> {
         SlackNotifier {
             client: SlackClient::new(connector),
             token,
+            policy: POLICY,
         }
+    }
+
+    /// Replaces the retry policy.
+    pub fn with_policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
     }
 }
 
-/// Calls Slack, waiting out `429 Retry-After` (bounded) up to
-/// `MAX_ATTEMPTS` times, and maps the error to a port error.
+/// Calls Slack under the notifier's policy, with a timeout per attempt,
+/// and maps the error to a port error.
 macro_rules! with_retries {
     ($notifier:expr, $what:expr, |$session:ident| $call:expr) => {{
-        let mut attempt = 1;
-        loop {
-            let $session = $notifier.client.open_session(&$notifier.token);
-            match $call.await {
-                Ok(value) => break Ok(value),
-                Err(SlackClientError::RateLimitError(e)) if attempt < MAX_ATTEMPTS => {
-                    let wait = e
-                        .retry_after
-                        .unwrap_or(Duration::from_secs(1))
-                        .min(MAX_RETRY_AFTER);
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
+        let notifier = &$notifier;
+        let what: &str = $what;
+        let done = notifier
+            .policy
+            .run(|| async {
+                let $session = notifier.client.open_session(&notifier.token);
+                match tokio::time::timeout(CALL_TIMEOUT, $call).await {
+                    Ok(Ok(value)) => Ok(value),
+                    Ok(Err(e)) => Err(verdict(what, e)),
+                    Err(_) => Err(Verdict::Unknown(PortError::Timeout(format!(
+                        "Slack {what}: no answer within {}s",
+                        CALL_TIMEOUT.as_secs()
+                    )))),
                 }
-                Err(e) => break Err(port_error($what, e)),
-            }
-        }
+            })
+            .await;
+        done.map_err(|g| g.error)
     }};
+}
+
+/// What a failed call means: a `429` or a connection never made is retried;
+/// a timeout, a dropped connection or a `5xx` leaves the write unknown.
+fn verdict(what: &str, error: SlackClientError) -> Verdict<PortError> {
+    let class = match &error {
+        SlackClientError::RateLimitError(e) => match e.retry_after {
+            Some(wait) => return Verdict::RetryAfter(port_error(what, error), wait),
+            None => Verdict::Retry,
+        },
+        SlackClientError::HttpProtocolError(e)
+            if e.cause.as_deref().is_some_and(|c| retry::never_sent(c)) =>
+        {
+            Verdict::Retry
+        }
+        SlackClientError::HttpProtocolError(_) | SlackClientError::EndOfStream(_) => {
+            Verdict::Unknown
+        }
+        SlackClientError::HttpError(e) if e.status_code.is_server_error() => Verdict::Unknown,
+        _ => Verdict::Fail,
+    };
+    class(port_error(what, error))
 }
 
 /// slack-morphism joins `{base}/{method}`, so the base must not end in `/`
@@ -219,5 +263,56 @@ impl<C: Connector> SlackNotifier<C> {
             conversation: conversation.clone(),
             id: posted.ts.to_string(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use slack_morphism::errors::{
+        SlackClientApiError, SlackClientHttpError, SlackClientHttpProtocolError,
+        SlackRateLimitError,
+    };
+
+    use super::*;
+
+    fn class(error: SlackClientError) -> String {
+        match verdict("chat.postMessage", error) {
+            Verdict::Retry(_) => "retry".to_owned(),
+            Verdict::RetryAfter(e, wait) => format!("retry after {}s: {e}", wait.as_secs()),
+            Verdict::Fail(e) => format!("fail: {e}"),
+            Verdict::Unknown(_) => "unknown".to_owned(),
+        }
+    }
+
+    #[test]
+    fn only_what_certainly_did_not_happen_is_retried() {
+        let limited = SlackRateLimitError::new().with_retry_after(Duration::from_secs(3));
+        assert_eq!(
+            class(SlackClientError::RateLimitError(limited)),
+            "retry after 3s: rate limited; retry after 3s"
+        );
+        assert_eq!(
+            class(SlackClientError::RateLimitError(SlackRateLimitError::new())),
+            "retry"
+        );
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let never_sent = SlackClientHttpProtocolError::new().with_cause(Box::new(refused));
+        assert_eq!(
+            class(SlackClientError::HttpProtocolError(never_sent)),
+            "retry"
+        );
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        let dropped = SlackClientHttpProtocolError::new().with_cause(Box::new(reset));
+        assert_eq!(
+            class(SlackClientError::HttpProtocolError(dropped)),
+            "unknown"
+        );
+        let bad_gateway = SlackClientHttpError::new(http::StatusCode::BAD_GATEWAY);
+        assert_eq!(class(SlackClientError::HttpError(bad_gateway)), "unknown");
+        let api = SlackClientApiError::new("channel_not_found".into());
+        assert_eq!(
+            class(SlackClientError::ApiError(api)),
+            "fail: not found: Slack chat.postMessage: channel_not_found"
+        );
     }
 }
