@@ -225,6 +225,8 @@ impl Engine {
         }
     }
 
+    /// Audits the note policy gives when a break-glass role overrode a
+    /// freeze window.
     fn audit_override(&self, request: &Request, note: Option<&str>) -> Result<(), EngineError> {
         match note {
             Some(note) => self.audit(

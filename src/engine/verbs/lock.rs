@@ -14,6 +14,7 @@ use crate::policy::{self, Decision, Facts};
 use crate::store::LockRecord;
 
 impl Engine {
+    /// `lock <env> [reason]`: takes the environment's lock by hand.
     pub(in crate::engine) fn lock(
         &self,
         person: &Person,
@@ -51,6 +52,8 @@ impl Engine {
         })
     }
 
+    /// `unlock <env>`: releases the environment's lock, or the deploy lock
+    /// an interrupted request left behind.
     pub(in crate::engine) fn unlock(
         &self,
         person: &Person,

@@ -17,6 +17,7 @@ use crate::names::{EnvName, Identity};
 const DEFAULT_HISTORY: usize = 10;
 
 impl Engine {
+    /// `help [<command>]`: the command list, or one command's usage.
     pub(in crate::engine) fn help(&self, topic: Option<CommandName>) -> Reply {
         match topic {
             Some(name) => Reply::text(self.grammar.help_for(self.grammar.spec(name))),
@@ -24,6 +25,8 @@ impl Engine {
         }
     }
 
+    /// `status [<env>]`: what runs where, drift from Gantry's record, locks
+    /// and open requests.
     pub(in crate::engine) async fn status(
         &self,
         only: Option<&EnvName>,
@@ -126,6 +129,7 @@ impl Engine {
         }
     }
 
+    /// `history <env> [<n>]`: the last audit events in an environment.
     pub(in crate::engine) fn history(
         &self,
         env: &EnvName,
@@ -150,6 +154,8 @@ impl Engine {
         Ok(Reply::text(out.trim_end().to_owned()))
     }
 
+    /// `envs`: each environment, who may request it, its approvals and an
+    /// open freeze window.
     pub(in crate::engine) fn envs(&self) -> Reply {
         let mut out = String::from("environments:\n");
         for env in self.config.envs() {
@@ -183,6 +189,7 @@ impl Engine {
         Reply::text(out.trim_end().to_owned())
     }
 
+    /// `whoami`: the person and roles an identity maps to.
     pub(in crate::engine) fn whoami(&self, identity: &Identity, person: Option<&Person>) -> Reply {
         match person {
             Some(p) => {

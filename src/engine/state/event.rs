@@ -1,0 +1,128 @@
+//! What happens to a request, and why the machine may refuse it.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::{ApprovalRule, State};
+use crate::names::{Digest, Identity, PersonId, RequestId, Sha};
+
+/// Something that happened to a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// The ref and image were resolved (only while `Requested`).
+    Resolved {
+        /// The commit.
+        sha: Sha,
+        /// The image digest (absent for builds and teardowns).
+        digest: Option<Digest>,
+        /// What runs now.
+        previous: Option<Digest>,
+    },
+    /// Policy allows it without approval.
+    Allowed,
+    /// Policy wants approvals.
+    NeedsApproval(ApprovalRule),
+    /// Someone approves.
+    Approve {
+        /// Who.
+        person: PersonId,
+        /// From where.
+        identity: Identity,
+        /// Whether they hold one of the rule's roles right now.
+        holds_role: bool,
+    },
+    /// Someone withdraws their approval before the request runs.
+    Revoke {
+        /// Who.
+        person: PersonId,
+    },
+    /// Policy or an approver refuses.
+    Deny {
+        /// Why.
+        reason: String,
+    },
+    /// The requester or an admin withdraws the request.
+    Cancel,
+    /// The approval window closed.
+    Expire,
+    /// A build started.
+    BuildStarted,
+    /// The deploy starts, after re-checking everything against the world.
+    DeployStarted {
+        /// The commit the ref points at now.
+        head: Sha,
+        /// The digest the image tag points at now.
+        digest: Option<Digest>,
+        /// Approvers who still hold an approving role now.
+        approvers_with_role: BTreeSet<PersonId>,
+        /// The config fingerprint now.
+        policy_version: String,
+    },
+    /// The rollout completed; checking what runs.
+    RolledOut,
+    /// What runs is what was deployed.
+    Verified,
+    /// It went wrong.
+    Fail {
+        /// What went wrong.
+        reason: String,
+    },
+    /// The rollout failed and the previous image was put back.
+    RolledBack {
+        /// Why the rollout failed.
+        reason: String,
+    },
+    /// Gantry restarted while the request was under way.
+    Interrupt {
+        /// What was under way.
+        reason: String,
+    },
+}
+
+/// Why an event cannot apply. The request is unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionError {
+    /// The request has ended.
+    #[error("{id} has already ended ({})", .state.word())]
+    Ended {
+        /// The request.
+        id: RequestId,
+        /// Its final state.
+        state: State,
+    },
+    /// The event makes no sense in this state.
+    #[error("{id} is {}; cannot {what} now", .state.word())]
+    WrongState {
+        /// The request.
+        id: RequestId,
+        /// Its state.
+        state: State,
+        /// What was attempted.
+        what: &'static str,
+    },
+    /// An approval that policy refuses.
+    #[error("{0}")]
+    ApprovalRefused(String),
+    /// The commit or image moved since the request was approved.
+    #[error("approved {approved}, {what} is now {now}: request again")]
+    Moved {
+        /// What moved: `head` or `image`.
+        what: &'static str,
+        /// What was approved.
+        approved: String,
+        /// What it is now.
+        now: String,
+    },
+    /// Not enough valid approvals at the moment of acting.
+    #[error("{id} has {have} valid approval(s) of {need} needed")]
+    NotApproved {
+        /// The request.
+        id: RequestId,
+        /// Valid approvals now.
+        have: usize,
+        /// Approvals needed.
+        need: u32,
+    },
+}

@@ -1,0 +1,180 @@
+//! A request and what it is pinned to: the record the state machine
+//! changes and the store keeps.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::State;
+use crate::names::{AppName, Digest, EnvName, Identity, PersonId, RequestId, RoleName, Sha};
+
+/// What the request asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Deploy a ref.
+    Deploy {
+        /// The ref as typed.
+        reference: String,
+    },
+    /// Deploy what runs in another environment.
+    Promote {
+        /// The source environment.
+        from: EnvName,
+    },
+    /// Put back an earlier digest.
+    Rollback,
+    /// Build the image for a ref.
+    Build {
+        /// The ref as typed.
+        reference: String,
+    },
+    /// Remove a preview environment.
+    Teardown {
+        /// The preview's branch.
+        branch: String,
+    },
+}
+
+/// The approvals a request needs, fixed when it is made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalRule {
+    /// Distinct people needed.
+    pub count: u32,
+    /// Roles that may approve.
+    pub roles: Vec<RoleName>,
+    /// Whether the requester may approve their own request.
+    pub self_approval: bool,
+    /// Unix seconds after which approvals are no longer collected.
+    pub expires_at: i64,
+}
+
+/// One person's approval, bound to what they saw.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    /// Who approved.
+    pub person: PersonId,
+    /// From where.
+    pub identity: Identity,
+    /// Unix seconds.
+    pub at: i64,
+    /// The commit they approved.
+    pub sha: Sha,
+    /// The image digest they approved.
+    pub digest: Option<Digest>,
+    /// The policy version in force.
+    pub policy_version: String,
+}
+
+/// Where a command came from and its answers go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    /// A Slack workspace.
+    Slack,
+    /// A Discord server.
+    Discord,
+    /// A GitHub pull request.
+    Github,
+    /// The command line (`gantry run`).
+    Console,
+}
+
+impl Platform {
+    /// The name stored and shown: `slack`, `discord`, `github`, `console`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Slack => "slack",
+            Platform::Discord => "discord",
+            Platform::Github => "github",
+            Platform::Console => "console",
+        }
+    }
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a request's progress is reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conversation {
+    /// The platform it is on.
+    pub platform: Platform,
+    /// Channel id, or `owner/repo#123` for a pull request.
+    pub channel: String,
+}
+
+/// A request and everything it is pinned to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    /// `R-<n>`.
+    pub id: RequestId,
+    /// What it asks for.
+    pub action: Action,
+    /// Which app.
+    pub app: AppName,
+    /// Where to; absent for builds.
+    pub env: Option<EnvName>,
+    /// The namespace it changes, resolved when the request is made.
+    pub namespace: Option<String>,
+    /// The person who asked.
+    pub requester: PersonId,
+    /// The identity they asked from.
+    pub identity: Identity,
+    /// Where progress goes.
+    pub conversation: Conversation,
+    /// The commit, resolved once.
+    pub sha: Option<Sha>,
+    /// The image digest, resolved once.
+    pub digest: Option<Digest>,
+    /// What ran before, for rolling back.
+    pub previous_digest: Option<Digest>,
+    /// The config fingerprint when the request was made.
+    pub policy_version: String,
+    /// The approvals it needs, if any.
+    pub rule: Option<ApprovalRule>,
+    /// The approvals it has.
+    pub approvals: Vec<Approval>,
+    /// Where it stands.
+    pub state: State,
+    /// Check only, change nothing.
+    pub dry_run: bool,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds of the last change.
+    pub updated_at: i64,
+    /// Why it ended as it did, when that needs saying.
+    pub note: Option<String>,
+}
+
+impl Request {
+    /// Approvals that still count: bound to the pinned commit and digest,
+    /// from people who still hold a role, never the requester unless allowed.
+    pub fn valid_approvals(&self, approvers_with_role: &BTreeSet<PersonId>) -> usize {
+        let Some(rule) = &self.rule else { return 0 };
+        let mut people = BTreeSet::new();
+        for a in &self.approvals {
+            let bound = Some(&a.sha) == self.sha.as_ref()
+                && a.digest == self.digest
+                && a.policy_version == self.policy_version;
+            let allowed = rule.self_approval || a.person != self.requester;
+            if bound && allowed && approvers_with_role.contains(&a.person) {
+                people.insert(&a.person);
+            }
+        }
+        people.len()
+    }
+
+    /// True once the commit is resolved, or when the action has none to pin.
+    pub fn is_pinned(&self) -> bool {
+        self.sha.is_some() || matches!(self.action, Action::Teardown { .. })
+    }
+
+    /// Distinct approvals its rule needs (none without a rule).
+    pub(super) fn needed(&self) -> u32 {
+        self.rule.as_ref().map_or(0, |r| r.count)
+    }
+}
