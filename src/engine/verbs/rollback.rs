@@ -122,24 +122,12 @@ impl Engine {
                 Ok(ended)
             }
             Ok(RolloutOutcome::Failed(e2)) => {
-                self.apply(
-                    &deploying,
-                    Event::Fail {
-                        reason: format!("{why}; the rollback failed too: {e2}"),
-                    },
-                    &actor,
-                )
-                .await
+                self.rollback_failed(&deploying, why, e2.to_string(), &actor)
+                    .await
             }
             Err(e2) => {
-                self.apply(
-                    &deploying,
-                    Event::Fail {
-                        reason: format!("{why}; the rollback failed too: {e2}"),
-                    },
-                    &actor,
-                )
-                .await
+                self.rollback_failed(&deploying, why, e2.to_string(), &actor)
+                    .await
             }
         }
     }
@@ -163,6 +151,19 @@ impl Engine {
         };
         let _ = self.take_lock(&record, env.name.as_str())?;
         Ok(())
+    }
+
+    /// The automatic rollback did not restore the previous release either:
+    /// the request fails, saying both.
+    async fn rollback_failed(
+        &self,
+        deploying: &Request,
+        why: String,
+        rollback: String,
+        actor: &str,
+    ) -> Result<Request, EngineError> {
+        let reason = format!("{why}; the rollback failed too: {rollback}");
+        self.apply(deploying, Event::Fail { reason }, actor).await
     }
 }
 
