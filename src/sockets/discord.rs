@@ -25,11 +25,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::websocket::{next_payload, reconnecting, Backoff, Ended, HELLO_TIMEOUT};
+use super::websocket::{ask_for_url, next_payload, reconnecting, Backoff, Ended, HELLO_TIMEOUT};
 use crate::config::Secret;
 use crate::inbound::{self, discord, Dispatch, Inbound};
 use crate::server::ServerState;
@@ -116,29 +116,12 @@ impl GatewaySettings {
     /// `GET /api/v10/gateway/bot`: the WebSocket URL.
     async fn gateway_url(&self) -> Result<String, Ended> {
         let url = format!("{}/api/v10/gateway/bot", self.api_url.trim_end_matches('/'));
-        let answer = reqwest::Client::builder()
-            .use_rustls_tls()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| Ended::Retry(e.to_string()))?
-            .get(&url)
-            .header("Authorization", format!("Bot {}", self.token.expose()))
-            .send()
-            .await
-            .map_err(|e| Ended::Retry(format!("GET /gateway/bot: {e}")))?;
-        let status = answer.status();
-        if status == reqwest::StatusCode::UNAUTHORIZED {
-            return Err(Ended::Fatal(
-                "GET /gateway/bot: 401, the token is wrong".into(),
-            ));
-        }
-        if !status.is_success() {
-            return Err(Ended::Retry(format!("GET /gateway/bot: {status}")));
-        }
-        let body: Value = answer
-            .json()
-            .await
-            .map_err(|e| Ended::Retry(format!("GET /gateway/bot: {e}")))?;
+        let body = ask_for_url("GET /gateway/bot", |client| {
+            client
+                .get(&url)
+                .header("Authorization", format!("Bot {}", self.token.expose()))
+        })
+        .await?;
         let base = body["url"]
             .as_str()
             .ok_or_else(|| Ended::Retry("GET /gateway/bot: no url".into()))?;

@@ -14,13 +14,12 @@
 //! An app token Slack refuses (`invalid_auth`, `not_authed`) stops it.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::websocket::{next_payload, reconnecting, Backoff, Ended, HELLO_TIMEOUT};
+use super::websocket::{ask_for_url, next_payload, reconnecting, Backoff, Ended, HELLO_TIMEOUT};
 use crate::config::Secret;
 use crate::inbound::{self, slack, Dispatched};
 use crate::server::ServerState;
@@ -68,28 +67,16 @@ async fn open(settings: &SocketSettings) -> Result<String, Ended> {
         "{}/apps.connections.open",
         settings.api_url.trim_end_matches('/')
     );
-    let answer = reqwest::Client::builder()
-        .use_rustls_tls()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .map_err(|e| Ended::Retry(e.to_string()))?
-        .post(&url)
-        .header(
-            "Authorization",
-            format!("Bearer {}", settings.app_token.expose()),
-        )
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .send()
-        .await
-        .map_err(|e| Ended::Retry(format!("apps.connections.open: {e}")))?;
-    let status = answer.status();
-    if !status.is_success() {
-        return Err(Ended::Retry(format!("apps.connections.open: {status}")));
-    }
-    let body: Value = answer
-        .json()
-        .await
-        .map_err(|e| Ended::Retry(format!("apps.connections.open: {e}")))?;
+    let body = ask_for_url("apps.connections.open", |client| {
+        client
+            .post(&url)
+            .header(
+                "Authorization",
+                format!("Bearer {}", settings.app_token.expose()),
+            )
+            .header("Content-Type", "application/x-www-form-urlencoded")
+    })
+    .await?;
     if body["ok"] != true {
         let error = body["error"].as_str().unwrap_or("no error code");
         let why = format!("apps.connections.open: {error}");

@@ -112,6 +112,36 @@ where
     }
 }
 
+/// Asks a platform's REST API where to connect (`what` names the call in
+/// errors): `build` makes the request on a client with a 10 s timeout.
+/// A 401 ends the client (the token is wrong); any other failure is
+/// retried. Answers the JSON body.
+pub(crate) async fn ask_for_url(
+    what: &str,
+    build: impl FnOnce(&reqwest::Client) -> reqwest::RequestBuilder,
+) -> Result<Value, Ended> {
+    let client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| Ended::Retry(e.to_string()))?;
+    let answer = build(&client)
+        .send()
+        .await
+        .map_err(|e| Ended::Retry(format!("{what}: {e}")))?;
+    let status = answer.status();
+    if status == reqwest::StatusCode::UNAUTHORIZED {
+        return Err(Ended::Fatal(format!("{what}: 401, the token is wrong")));
+    }
+    if !status.is_success() {
+        return Err(Ended::Retry(format!("{what}: {status}")));
+    }
+    answer
+        .json()
+        .await
+        .map_err(|e| Ended::Retry(format!("{what}: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
