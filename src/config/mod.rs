@@ -26,9 +26,9 @@ use std::path::{Path, PathBuf};
 pub use freeze::{FreezeError, FreezeSchedule, FreezeWindow, Weekday};
 pub use glob::{PatternError, RefPattern};
 pub use model::{
-    App, Approvals, Cluster, Config, Discord, Environment, Github, GithubAuth, Gitops,
-    GitopsFormat, GitopsSource, Person, Platforms, Registry, RepoName, Slack, StartLimit, Strategy,
-    Target,
+    App, Approvals, Cluster, Comparison, Config, Discord, Environment, Github, GithubAuth, Gitops,
+    GitopsFormat, GitopsSource, Person, Platforms, ProbeSpec, Prometheus, Registry, RepoName,
+    Slack, StartLimit, Strategy, Target, Verify, VerifyCheck,
 };
 pub use secret::{Secret, SecretError, SecretRef};
 pub use template::{

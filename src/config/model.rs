@@ -36,6 +36,7 @@ pub struct Config {
     pub(crate) platforms: Platforms,
     pub(crate) registry: Registry,
     pub(crate) clusters: BTreeMap<String, Cluster>,
+    pub(crate) prometheus: BTreeMap<String, Prometheus>,
     /// In file order.
     pub(crate) apps: Vec<App>,
     /// In file order, which is usually the delivery chain's order.
@@ -223,6 +224,11 @@ pub struct Environment {
     pub approvals: Approvals,
     /// Freeze windows.
     pub freezes: Vec<FreezeWindow>,
+    /// Verification after each rollout; `None` = a release is done when it
+    /// has rolled out.
+    pub verify: Option<Verify>,
+    /// Whether promotions into this environment take only verified releases.
+    pub require_verified: bool,
 }
 
 impl Environment {
@@ -360,6 +366,11 @@ impl Config {
         &self.platforms
     }
 
+    /// Prometheus servers by name.
+    pub fn prometheus(&self) -> &BTreeMap<String, Prometheus> {
+        &self.prometheus
+    }
+
     /// Registry access.
     pub fn registry(&self) -> &Registry {
         &self.registry
@@ -373,5 +384,110 @@ impl Config {
     /// The file the config came from (the origin given to [`super::parse`]).
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// `[prometheus.<name>]`: a Prometheus server that checks query.
+#[derive(Debug, Clone)]
+pub struct Prometheus {
+    /// The server's config name.
+    pub name: String,
+    /// Base URL, e.g. `http://prometheus:9090/` (queries go to `api/v1/query`).
+    pub url: String,
+    /// Sent as `Authorization: Bearer …` when set.
+    pub bearer_token: Option<SecretRef>,
+    /// Per-query timeout.
+    pub timeout: Duration,
+}
+
+/// `[environments.<name>.verify]`: how a release is proven after its rollout.
+#[derive(Debug, Clone)]
+pub struct Verify {
+    /// How long every check must stay green before the release is verified.
+    pub soak: Duration,
+    /// The checks, in file order; at least one.
+    pub checks: Vec<VerifyCheck>,
+}
+
+/// One check of a verification.
+#[derive(Debug, Clone)]
+pub struct VerifyCheck {
+    /// Its name, shown in chat and the audit trail.
+    pub name: String,
+    /// Time between two probes.
+    pub interval: Duration,
+    /// Failed probes in a row that are tolerated; one more fails the check.
+    pub failures_tolerated: u32,
+    /// What is probed.
+    pub probe: ProbeSpec,
+}
+
+/// What a check probes.
+#[derive(Debug, Clone)]
+pub enum ProbeSpec {
+    /// An HTTP GET.
+    Http {
+        /// URL template: `{app}`, `{env}`, `{namespace}`.
+        url: String,
+        /// The status that passes.
+        expect_status: u16,
+        /// Text the body must contain, when set.
+        body_contains: Option<String>,
+        /// Per-probe timeout.
+        timeout: Duration,
+    },
+    /// A PromQL instant query.
+    Prometheus {
+        /// The `[prometheus.<name>]` server.
+        server: String,
+        /// The query template: `{app}`, `{env}`, `{namespace}`.
+        query: String,
+        /// How the value compares to the threshold to pass.
+        comparison: Comparison,
+        /// The threshold.
+        threshold: f64,
+    },
+}
+
+/// A comparison a Prometheus value must satisfy to pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Comparison {
+    /// `<`
+    Less,
+    /// `<=`
+    LessOrEqual,
+    /// `>`
+    Greater,
+    /// `>=`
+    GreaterOrEqual,
+    /// `==`
+    Equal,
+    /// `!=`
+    NotEqual,
+}
+
+impl Comparison {
+    /// Whether `value` passes against `threshold`.
+    pub fn holds(self, value: f64, threshold: f64) -> bool {
+        match self {
+            Comparison::Less => value < threshold,
+            Comparison::LessOrEqual => value <= threshold,
+            Comparison::Greater => value > threshold,
+            Comparison::GreaterOrEqual => value >= threshold,
+            Comparison::Equal => value == threshold,
+            Comparison::NotEqual => value != threshold,
+        }
+    }
+
+    /// The operator as written in config.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Comparison::Less => "<",
+            Comparison::LessOrEqual => "<=",
+            Comparison::Greater => ">",
+            Comparison::GreaterOrEqual => ">=",
+            Comparison::Equal => "==",
+            Comparison::NotEqual => "!=",
+        }
     }
 }

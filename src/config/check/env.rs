@@ -139,6 +139,8 @@ fn environment(
         promote_from,
         approvals: approvals(ck, &path.key("approvals"), raw, people)?,
         freezes,
+        verify: None,
+        require_verified: false,
     })
 }
 

@@ -271,6 +271,7 @@ pub(crate) fn check(
         platforms,
         registry,
         clusters,
+        prometheus: BTreeMap::new(),
         apps,
         envs,
         people,
