@@ -81,6 +81,10 @@ pub fn ports(config: &Config) -> Result<Wired, String> {
             registry: Arc::new(registry),
             cluster: Arc::new(cluster),
             notifier: Arc::new(notifier),
+            prober: Arc::new(
+                super::probe::Probes::from_config(config)
+                    .map_err(|e| format!("verification: {e}"))?,
+            ),
         },
         discord: discord_rest,
     })

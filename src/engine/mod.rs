@@ -35,7 +35,7 @@ mod testing;
 use std::sync::Arc;
 
 pub use dispatch::Accepted;
-pub use ports::{Cluster, Forge, Notifier, PortError, Registry};
+pub use ports::{Cluster, Forge, Notifier, PortError, Probed, Prober, Registry};
 pub use readiness::{Check, PROBE_TIMEOUT};
 pub use reply::{Outcome, Reply};
 pub use state::{
@@ -59,6 +59,8 @@ pub struct Ports {
     pub cluster: Arc<dyn Cluster>,
     /// The chat platforms.
     pub notifier: Arc<dyn Notifier>,
+    /// What verification checks probe: HTTP endpoints and Prometheus.
+    pub prober: Arc<dyn Prober>,
 }
 
 /// A clock in unix seconds; injected so tests control time.

@@ -1,4 +1,4 @@
-//! The four ports through which the engine reaches the outside world.
+//! The ports through which the engine reaches the outside world.
 //!
 //! The engine never sees a concrete client: the Git host, the registry, the
 //! cluster and the chat platforms each sit behind one trait here, and their
@@ -353,4 +353,34 @@ pub trait Notifier: Send + Sync {
     async fn ping(&self) -> Vec<(String, Result<(), PortError>)> {
         Vec::new()
     }
+}
+
+/// What one probe of a verification check saw.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Probed {
+    /// Whether the probe passed.
+    pub ok: bool,
+    /// What was seen, for chat and the audit trail: `status 200`,
+    /// `0.0032 < 0.01`, `no series for query …`, `unreachable: …`.
+    pub value: String,
+}
+
+/// The values a check's URL or query template may use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeVars {
+    /// `{app}`
+    pub app: String,
+    /// `{env}`
+    pub env: String,
+    /// `{namespace}`
+    pub namespace: String,
+}
+
+/// The things verification checks look at: HTTP endpoints and Prometheus.
+/// A probe never errors: whatever goes wrong (unreachable, timeout, a bad
+/// query, no series) is a failed probe that says why.
+#[async_trait]
+pub trait Prober: Send + Sync {
+    /// Probes `check` once, its templates filled from `vars`.
+    async fn probe(&self, check: &crate::config::VerifyCheck, vars: &ProbeVars) -> Probed;
 }
