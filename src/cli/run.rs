@@ -90,6 +90,9 @@ pub fn run(args: &RunArgs) -> ExitCode {
         for id in &recovered.interrupted {
             println!("(recovered: {id} was interrupted by a restart)");
         }
+        for id in &recovered.verifying {
+            println!("(recovered: {id} is still verifying; `gantry serve` resumes its checks)");
+        }
         Ok::<_, String>(engine.handle(&args.identity, &conversation, &text).await)
     });
     match reply {

@@ -106,8 +106,17 @@ pub fn run(args: &ServeArgs) -> ExitCode {
             waiting = recovered.resumed.len(),
             interrupted = recovered.interrupted.len(),
             expired = recovered.expired.len(),
+            verifying = recovered.verifying.len(),
             "recovered"
         );
+        for id in recovered.verifying {
+            let engine = gantry.engine.clone();
+            crate::work::spawn(async move {
+                if let Err(e) = engine.resume_verifying(id).await {
+                    tracing::error!(request = %id, error = %e, "resuming a verification failed");
+                }
+            });
+        }
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;

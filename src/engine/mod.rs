@@ -21,6 +21,7 @@ mod releases;
 mod reply;
 mod request;
 mod rollout;
+mod soak;
 mod verbs;
 
 pub mod ports;
@@ -38,6 +39,7 @@ pub use dispatch::Accepted;
 pub use ports::{Cluster, Forge, Notifier, PortError, Probed, Prober, Registry};
 pub use readiness::{Check, PROBE_TIMEOUT};
 pub use reply::{Outcome, Reply};
+pub use soak::Control;
 pub use state::{
     transition, Action, Approval, ApprovalRule, Conversation, Event, Platform, Request, State,
     TransitionError,
@@ -100,6 +102,8 @@ pub struct Engine {
     running: Arc<tokio::sync::Semaphore>,
     /// Who started work when, for the per-person start limit.
     starts: Arc<throttle::Starts>,
+    /// Releases verifying in this process, for `complete` and `rollback R-n`.
+    soaks: Arc<soak::Soaks>,
 }
 
 /// How many accepted commands run at once (see [`Engine::run_accepted`]).
@@ -124,6 +128,7 @@ impl Engine {
             clock,
             running: Arc::new(tokio::sync::Semaphore::new(MAX_RUNNING)),
             starts: Arc::default(),
+            soaks: Arc::default(),
         }
     }
 

@@ -178,7 +178,7 @@ pub(super) fn progress_text(request: &Request, detail: Option<&str>, approve_hin
         State::Approved => approved_line(request),
         State::Building => "building…".to_owned(),
         State::Deploying => format!("deploying {digest}…"),
-        State::Verifying => "rolled out; checking what runs…".to_owned(),
+        State::Verifying => super::soak::verifying_text(request),
         State::Succeeded if request.dry_run => {
             "dry run: every check passed; nothing was changed".to_owned()
         }
@@ -197,7 +197,10 @@ pub(super) fn progress_text(request: &Request, detail: Option<&str>, approve_hin
                 )
             }
             Action::Teardown { .. } => "preview removed".to_owned(),
-            _ => format!("succeeded: {} runs {digest}", request.app),
+            _ => match super::soak::verified_text(request) {
+                Some(proof) => format!("succeeded: {} runs {digest}; {proof}", request.app),
+                None => format!("succeeded: {} runs {digest}", request.app),
+            },
         },
         other => format!(
             "{}: {}",

@@ -1,7 +1,9 @@
 //! Start-up: find every request that was in flight and settle it.
 
+use super::place::workload;
 use super::state::{Event, Request, State};
 use super::{Engine, EngineError};
+use crate::names::RequestId;
 
 /// What recovery did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -12,6 +14,9 @@ pub struct Recovery {
     pub interrupted: Vec<String>,
     /// Requests whose approval window had closed.
     pub expired: Vec<String>,
+    /// Releases that were verifying: their checks resume, with the soak
+    /// time left, through [`Engine::resume_verifying`].
+    pub verifying: Vec<RequestId>,
 }
 
 impl Engine {
@@ -39,6 +44,9 @@ impl Engine {
                         .await;
                     done.resumed.push(id);
                 }
+                State::Verifying if request.verification.is_some() => {
+                    done.verifying.push(request.id);
+                }
                 state => {
                     let changing = matches!(state, State::Deploying | State::Verifying);
                     let reason = if changing {
@@ -62,5 +70,38 @@ impl Engine {
         }
         self.store.flush_group().await?;
         Ok(done)
+    }
+}
+
+impl Engine {
+    /// Resumes the checks of a release that was verifying when Gantry
+    /// stopped, with the soak time its checks had not covered yet, and
+    /// ends it as a soak started now would: verified, rolled back or failed.
+    pub async fn resume_verifying(&self, id: RequestId) -> Result<State, EngineError> {
+        let Some(request) = self.load(id)? else {
+            return Ok(State::Interrupted);
+        };
+        if request.state != State::Verifying {
+            return Ok(request.state);
+        }
+        let app = self.config.app(request.app.as_str()).cloned();
+        let env = request
+            .env
+            .as_ref()
+            .and_then(|e| self.config.env(e.as_str()))
+            .cloned();
+        let (Some(app), Some(env)) = (app, env) else {
+            let reason = "Gantry restarted while this was verifying, and its app or environment is no longer in config".to_owned();
+            let ended = self
+                .apply(&request, Event::Interrupt { reason }, "gantry")
+                .await?;
+            return Ok(ended.state);
+        };
+        self.show_progress(&request, Some("checks resumed after a restart"))
+            .await;
+        let workload = workload(&self.config, &app, &env, &request);
+        let ended = self.verify_release(request, &app, &env, &workload).await?;
+        self.release_lock(&ended)?;
+        Ok(ended.state)
     }
 }

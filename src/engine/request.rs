@@ -136,6 +136,7 @@ impl Engine {
             created_at: now,
             updated_at: now,
             note: None,
+            verification: None,
         };
         self.store.put_request(request.id.0, &request)?;
         self.audit(
@@ -265,7 +266,7 @@ impl Engine {
         match command {
             Command::Deploy { reference, .. } => self.pin_deploy(app, reference, previous).await,
             Command::Build { reference, .. } => self.pin_build(app, reference).await,
-            Command::Promote { from, .. } => self.pin_promote(app, from, previous),
+            Command::Promote { from, .. } => self.pin_promote(app, from, env, previous),
             Command::Rollback { target, env, .. } => {
                 self.pin_rollback(app, env, target.as_ref(), previous)
             }

@@ -118,7 +118,7 @@ impl Engine {
                 let verifying = self.apply(&deploying, Event::RolledOut, &actor).await?;
                 match self.ports.cluster.current_images(workload).await {
                     Ok(images) if images.iter().all(|(_, i)| i == &image) => {
-                        self.apply(&verifying, Event::Verified, &actor).await
+                        self.verify_release(verifying, app, env, workload).await
                     }
                     Ok(images) => {
                         let why =

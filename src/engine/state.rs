@@ -11,7 +11,9 @@ mod event;
 mod request;
 
 pub use event::{Event, TransitionError};
-pub use request::{Action, Approval, ApprovalRule, Conversation, Platform, Request};
+pub use request::{
+    Action, Approval, ApprovalRule, CheckStanding, Conversation, Platform, Request, Verification,
+};
 
 use std::collections::BTreeSet;
 
@@ -205,12 +207,84 @@ pub fn transition(request: &Request, event: &Event, now: i64) -> Result<Request,
             next.state = S::Verifying;
         }
         Event::Verified => match state {
+            S::Verifying if request.verification.is_some() => return wrong("skip its checks"),
             S::Verifying | S::Building => next.state = S::Succeeded,
             S::Approved if request.dry_run || matches!(request.action, Action::Teardown { .. }) => {
                 next.state = S::Succeeded
             }
             _ => return wrong("succeed"),
         },
+        Event::VerifyStarted { soak_ms, checks } => {
+            if state != S::Verifying || request.verification.is_some() {
+                return wrong("start verifying");
+            }
+            next.verification = Some(Verification {
+                soak_ms: *soak_ms,
+                covered_ms: 0,
+                checks: checks
+                    .iter()
+                    .map(|name| CheckStanding {
+                        name: name.clone(),
+                        probes: 0,
+                        failures: 0,
+                        failing_in_a_row: 0,
+                        ok: false,
+                        last: String::new(),
+                    })
+                    .collect(),
+                verified_at: None,
+                completed_by: None,
+            });
+        }
+        Event::Probed {
+            covered_ms,
+            passed,
+            failed,
+        } => {
+            let Some(v) = next.verification.as_mut().filter(|_| state == S::Verifying) else {
+                return wrong("record probes");
+            };
+            v.covered_ms = v.covered_ms.max(*covered_ms).min(v.soak_ms);
+            for (name, value, ok) in passed
+                .iter()
+                .map(|(n, x)| (n, x, true))
+                .chain(failed.iter().map(|(n, x)| (n, x, false)))
+            {
+                let Some(check) = v.checks.iter_mut().find(|c| &c.name == name) else {
+                    return Err(TransitionError::UnknownCheck(name.clone()));
+                };
+                check.probes += 1;
+                check.ok = ok;
+                check.last = value.clone();
+                if ok {
+                    check.failing_in_a_row = 0;
+                } else {
+                    check.failures += 1;
+                    check.failing_in_a_row += 1;
+                }
+            }
+        }
+        Event::Proven => {
+            let Some(v) = next.verification.as_mut().filter(|_| state == S::Verifying) else {
+                return wrong("mark verified");
+            };
+            let all_held = v.checks.iter().all(|c| c.probes > 0 && c.ok);
+            if v.covered_ms < v.soak_ms || !all_held {
+                return Err(TransitionError::NotProven {
+                    id,
+                    left_ms: v.left_ms(),
+                });
+            }
+            v.verified_at = Some(now);
+            next.state = S::Succeeded;
+        }
+        Event::Completed { person } => {
+            let Some(v) = next.verification.as_mut().filter(|_| state == S::Verifying) else {
+                return wrong("complete a verification");
+            };
+            v.completed_by = Some(person.clone());
+            next.state = S::Succeeded;
+        }
         Event::Fail { reason } => {
             next.state = S::Failed;
             next.note = Some(reason.clone());

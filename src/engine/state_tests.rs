@@ -49,6 +49,7 @@ fn request() -> Request {
         created_at: 0,
         updated_at: 0,
         note: None,
+        verification: None,
     }
 }
 
@@ -285,6 +286,31 @@ fn arb_event() -> impl Strategy<Value = Event> {
         Just(Event::Verified),
         Just(Event::Fail { reason: "x".into() }),
         Just(Event::RolledBack { reason: "x".into() }),
+        Just(Event::VerifyStarted {
+            soak_ms: 3000,
+            checks: vec!["health".into(), "errors".into()]
+        }),
+        (0u64..4000, any::<bool>(), any::<bool>()).prop_map(|(covered_ms, health, errors)| {
+            let mut passed = Vec::new();
+            let mut failed = Vec::new();
+            for (name, ok) in [("health", health), ("errors", errors)] {
+                let seen = (name.to_owned(), "seen".to_owned());
+                if ok {
+                    passed.push(seen)
+                } else {
+                    failed.push(seen)
+                }
+            }
+            Event::Probed {
+                covered_ms,
+                passed,
+                failed,
+            }
+        }),
+        Just(Event::Proven),
+        Just(Event::Completed {
+            person: person("carol")
+        }),
     ]
 }
 
@@ -329,6 +355,13 @@ proptest! {
                             prop_assert!(next.approvals.iter().all(|a| a.person != next.requester));
                         }
                     }
+                    // Verified only with every check green after the whole soak.
+                    if next.is_verified() {
+                        let v = next.verification.as_ref().unwrap();
+                        prop_assert!(v.covered_ms >= v.soak_ms);
+                        prop_assert!(v.checks.iter().all(|c| c.probes > 0 && c.ok));
+                        prop_assert!(v.completed_by.is_none());
+                    }
                     if before.sha.is_some() {
                         prop_assert_eq!(&next.sha, &before.sha);
                         prop_assert_eq!(&next.digest, &before.digest);
@@ -338,4 +371,136 @@ proptest! {
             }
         }
     }
+}
+
+fn verifying(checks: &[&str]) -> Request {
+    run(&[
+        resolved(),
+        Event::Allowed,
+        deploy_started('a', '1', &[]),
+        Event::RolledOut,
+        Event::VerifyStarted {
+            soak_ms: 60_000,
+            checks: checks.iter().map(|c| c.to_string()).collect(),
+        },
+    ])
+    .unwrap()
+}
+
+fn probed(covered_ms: u64, passed: &[&str], failed: &[&str]) -> Event {
+    let seen = |names: &[&str], what: &str| {
+        names
+            .iter()
+            .map(|n| (n.to_string(), what.to_owned()))
+            .collect()
+    };
+    Event::Probed {
+        covered_ms,
+        passed: seen(passed, "status 200"),
+        failed: seen(failed, "status 503, expected 200"),
+    }
+}
+
+#[test]
+fn a_release_is_verified_only_when_every_check_held_for_the_whole_soak() {
+    let r = verifying(&["health", "errors"]);
+    assert_eq!(r.state, State::Verifying);
+    // Nothing probed yet: not proven, however long it has been.
+    let err = transition(&r, &Event::Proven, 10).unwrap_err();
+    assert!(matches!(err, TransitionError::NotProven { .. }), "{err}");
+    // Every check green but the soak not covered.
+    let r = transition(&r, &probed(30_000, &["health", "errors"], &[]), 11).unwrap();
+    let err = transition(&r, &Event::Proven, 12).unwrap_err();
+    assert_eq!(
+        err,
+        TransitionError::NotProven {
+            id: r.id,
+            left_ms: 30_000
+        }
+    );
+    // Covered, but one check's latest probe failed.
+    let r = transition(&r, &probed(60_000, &["health"], &["errors"]), 13).unwrap();
+    assert!(transition(&r, &Event::Proven, 14).is_err());
+    let errors = &r.verification.as_ref().unwrap().checks[1];
+    assert_eq!(
+        (errors.probes, errors.failures, errors.failing_in_a_row),
+        (2, 1, 1)
+    );
+    // Green again: verified.
+    let r = transition(&r, &probed(60_000, &["errors"], &[]), 15).unwrap();
+    let errors = &r.verification.as_ref().unwrap().checks[1];
+    assert_eq!(errors.failing_in_a_row, 0);
+    let done = transition(&r, &Event::Proven, 16).unwrap();
+    assert_eq!(done.state, State::Succeeded);
+    assert!(done.is_verified());
+    assert_eq!(done.verification.unwrap().verified_at, Some(16));
+}
+
+#[test]
+fn a_verification_cannot_be_skipped_or_fed_a_check_it_does_not_have() {
+    let r = verifying(&["health"]);
+    let err = transition(&r, &Event::Verified, 5).unwrap_err();
+    assert!(err.to_string().contains("cannot skip its checks"), "{err}");
+    let err = transition(&r, &probed(1_000, &["other"], &[]), 5).unwrap_err();
+    assert_eq!(err, TransitionError::UnknownCheck("other".into()));
+    let err = transition(
+        &r,
+        &Event::VerifyStarted {
+            soak_ms: 1,
+            checks: vec![],
+        },
+        5,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("start verifying"), "{err}");
+    // Coverage never exceeds the soak, and never goes backwards.
+    let r = transition(&r, &probed(90_000, &["health"], &[]), 6).unwrap();
+    assert_eq!(r.verification.as_ref().unwrap().covered_ms, 60_000);
+    let r = transition(&r, &probed(10, &["health"], &[]), 7).unwrap();
+    assert_eq!(r.verification.as_ref().unwrap().covered_ms, 60_000);
+}
+
+#[test]
+fn completing_early_goes_ahead_without_verifying_and_rollback_ends_it() {
+    let r = verifying(&["health"]);
+    let done = transition(
+        &r,
+        &Event::Completed {
+            person: person("carol"),
+        },
+        9,
+    )
+    .unwrap();
+    assert_eq!(done.state, State::Succeeded);
+    assert!(!done.is_verified());
+    assert_eq!(
+        done.verification.unwrap().completed_by,
+        Some(person("carol"))
+    );
+    let back = transition(
+        &r,
+        &Event::RolledBack {
+            reason: "check health failed".into(),
+        },
+        9,
+    )
+    .unwrap();
+    assert_eq!(back.state, State::RolledBack);
+    assert!(!back.is_verified());
+}
+
+#[test]
+fn a_request_without_verification_cannot_be_proven() {
+    let r = run(&[
+        resolved(),
+        Event::Allowed,
+        deploy_started('a', '1', &[]),
+        Event::RolledOut,
+    ])
+    .unwrap();
+    assert!(transition(&r, &Event::Proven, 5).is_err());
+    assert!(transition(&r, &probed(1, &["x"], &[]), 5).is_err());
+    let done = transition(&r, &Event::Verified, 5).unwrap();
+    assert_eq!(done.state, State::Succeeded);
+    assert!(!done.is_verified());
 }

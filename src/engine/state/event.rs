@@ -62,8 +62,34 @@ pub enum Event {
     },
     /// The rollout completed; checking what runs.
     RolledOut,
-    /// What runs is what was deployed.
+    /// What runs is what was deployed; with no verification configured,
+    /// the request is done.
     Verified,
+    /// The verification's checks start (only while `Verifying`, once).
+    VerifyStarted {
+        /// Soak time, in milliseconds.
+        soak_ms: u64,
+        /// The checks' names, in config order.
+        checks: Vec<String>,
+    },
+    /// A round of probes: what each probed check saw, and how much of the
+    /// soak is covered now.
+    Probed {
+        /// Soak covered so far, in milliseconds.
+        covered_ms: u64,
+        /// Checks whose probe passed, with what they saw.
+        passed: Vec<(String, String)>,
+        /// Checks whose probe failed, with what they saw.
+        failed: Vec<(String, String)>,
+    },
+    /// Every check held for the whole soak: the release is verified.
+    Proven,
+    /// An approver ended the soak early: the release goes ahead, not
+    /// verified.
+    Completed {
+        /// Who.
+        person: PersonId,
+    },
     /// It went wrong.
     Fail {
         /// What went wrong.
@@ -114,6 +140,17 @@ pub enum TransitionError {
         approved: String,
         /// What it is now.
         now: String,
+    },
+    /// A probe result for a check the verification does not have.
+    #[error("the verification has no check named {0}")]
+    UnknownCheck(String),
+    /// Marked verified before every check held for the whole soak.
+    #[error("{id} is not proven: its checks must hold for {left_ms} ms more")]
+    NotProven {
+        /// The request.
+        id: RequestId,
+        /// Soak time left.
+        left_ms: u64,
     },
     /// Not enough valid approvals at the moment of acting.
     #[error("{id} has {have} valid approval(s) of {need} needed")]

@@ -148,6 +148,58 @@ pub struct Request {
     pub updated_at: i64,
     /// Why it ended as it did, when that needs saying.
     pub note: Option<String>,
+    /// Its verification after the rollout, once that has started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
+}
+
+/// A release's verification: how much of its soak its checks have covered
+/// and how each check stands. Written after every round of probes, so a
+/// restart resumes with the time left.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verification {
+    /// How long the checks must stay green, in milliseconds.
+    pub soak_ms: u64,
+    /// How much of it the checks have covered so far, in milliseconds.
+    pub covered_ms: u64,
+    /// Each check, in config order.
+    pub checks: Vec<CheckStanding>,
+    /// When every check held for the whole soak: the release is verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_at: Option<i64>,
+    /// Who ended the soak early with `complete`: the release went ahead
+    /// without being verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_by: Option<PersonId>,
+}
+
+impl Verification {
+    /// Soak time still to cover, in milliseconds.
+    pub fn left_ms(&self) -> u64 {
+        self.soak_ms.saturating_sub(self.covered_ms)
+    }
+
+    /// Checks whose latest probe passed.
+    pub fn passing(&self) -> usize {
+        self.checks.iter().filter(|c| c.probes > 0 && c.ok).count()
+    }
+}
+
+/// One check's standing during a verification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckStanding {
+    /// The check's name.
+    pub name: String,
+    /// Probes made.
+    pub probes: u32,
+    /// Probes that failed.
+    pub failures: u32,
+    /// Failed probes since the last pass.
+    pub failing_in_a_row: u32,
+    /// Whether the latest probe passed.
+    pub ok: bool,
+    /// What the latest probe saw.
+    pub last: String,
 }
 
 impl Request {
@@ -166,6 +218,13 @@ impl Request {
             }
         }
         people.len()
+    }
+
+    /// Whether this release was proven by its verification.
+    pub fn is_verified(&self) -> bool {
+        self.verification
+            .as_ref()
+            .is_some_and(|v| v.verified_at.is_some())
     }
 
     /// True once the commit is resolved, or when the action has none to pin.

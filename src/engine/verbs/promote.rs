@@ -1,18 +1,20 @@
 //! `promote [<app>] from <env> to <env>`: what Gantry last deployed
-//! successfully in the source environment, pinned when the request is made.
+//! successfully in the source environment, pinned when the request is made;
+//! a target with `require_verified` takes it only when it was verified.
 
-use crate::config::App;
+use crate::config::{App, Environment};
 use crate::engine::request::Pins;
 use crate::engine::Engine;
 use crate::names::{Digest, EnvName};
 
 impl Engine {
     /// Pins a promotion to the commit and digest of the newest successful
-    /// deploy in `from`.
+    /// deploy in `from`, which must be verified when `to` requires it.
     pub(in crate::engine) fn pin_promote(
         &self,
         app: &App,
         from: &EnvName,
+        to: Option<&Environment>,
         previous: Option<Digest>,
     ) -> Result<Pins, String> {
         let source = self.last_good(app, from.as_str(), None).ok_or_else(|| {
@@ -21,6 +23,13 @@ impl Engine {
                 app.name
             )
         })?;
+        if let Some(to) = to.filter(|to| to.require_verified && !source.is_verified()) {
+            let digest = source.digest.as_ref().map_or("", |d| d.short());
+            return Err(format!(
+                "{} ({digest}) is what runs in {from} and it is not verified; {} takes only verified releases (require_verified)",
+                source.id, to.name
+            ));
+        }
         let sha = source.sha.ok_or("the source deploy has no commit")?;
         Ok(Pins {
             sha,

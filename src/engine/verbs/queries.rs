@@ -70,8 +70,11 @@ impl Engine {
                         let digest = r.digest.as_ref().map_or("?", |d| d.short());
                         let _ = writeln!(
                             out,
-                            "  {} runs {sha} ({digest}) since {}, by {}",
-                            app.name, r.id, r.requester
+                            "  {} runs {sha} ({digest}) since {}, by {}{}",
+                            app.name,
+                            r.id,
+                            r.requester,
+                            self.verified_words(app, env, &r)
                         );
                         if let Some(drift) = self.drift(app, env, &r).await {
                             let _ = writeln!(out, "  {drift}");
@@ -96,6 +99,34 @@ impl Engine {
             }
         }
         Ok(Reply::text(out.trim_end().to_owned()))
+    }
+
+    /// How a release in `env` stands with its verification, for `status`:
+    /// nothing where the environment verifies nothing.
+    fn verified_words(
+        &self,
+        app: &crate::config::App,
+        env: &crate::config::Environment,
+        release: &Request,
+    ) -> String {
+        if env.verify.is_none() {
+            return String::new();
+        }
+        if release.is_verified() {
+            return ", verified".to_owned();
+        }
+        let last = self
+            .deploys(app, env.name.as_str())
+            .into_iter()
+            .find(|r| r.is_verified());
+        match last {
+            Some(v) => format!(
+                ", not verified (last verified: {}, {})",
+                v.id,
+                v.digest.as_ref().map_or("?", |d| d.short())
+            ),
+            None => ", not verified (no verified release yet)".to_owned(),
+        }
     }
 
     /// Compares what the cluster runs with Gantry's last deploy; says so

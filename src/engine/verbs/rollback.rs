@@ -1,6 +1,8 @@
 //! `rollback [<app>] in <env> [to <request-id|sha>]`: an earlier successful
-//! deploy, pinned when the request is made; the automatic rollback after a
-//! failed rollout; and the environment lock every rollback leaves behind.
+//! deploy (the last verified one unless named), pinned when the request is
+//! made; the automatic rollback after a failed rollout or verification, to
+//! the last verified release; and the environment lock every rollback
+//! leaves behind.
 
 use serde_json::json;
 
@@ -17,8 +19,8 @@ use crate::store::LockRecord;
 
 impl Engine {
     /// Pins a rollback to the deploy it restores: the one named by request
-    /// id or commit, or else the newest successful deploy before the
-    /// current one.
+    /// id or commit, or else the last verified deploy before the current
+    /// one, or else the newest successful one before it.
     pub(in crate::engine) fn pin_rollback(
         &self,
         app: &App,
@@ -48,10 +50,20 @@ impl Engine {
                 })
                 .ok_or_else(|| format!("no successful deploy of {sha} to {env}"))?,
             None => {
+                // The last verified release before the current one, else
+                // the newest successful one before it.
                 let skip = current.as_ref().map(|c| c.id);
-                self.last_good(app, env.as_str(), skip).ok_or_else(|| {
-                    format!("there is no earlier successful deploy in {env} to roll back to")
-                })?
+                let earlier: Vec<Request> = self
+                    .deploys(app, env.as_str())
+                    .into_iter()
+                    .filter(|r| Some(r.id) != skip)
+                    .collect();
+                let verified = earlier.iter().find(|r| r.is_verified()).cloned();
+                verified
+                    .or_else(|| earlier.into_iter().next())
+                    .ok_or_else(|| {
+                        format!("there is no earlier successful deploy in {env} to roll back to")
+                    })?
             }
         };
         let sha = wanted.sha.ok_or("that deploy has no commit")?;
@@ -82,11 +94,63 @@ impl Engine {
             json!({ "reason": why }),
         )?;
         self.store.flush_group().await?;
-        let previous = deploying.previous_digest.clone();
-        let Some(previous) = previous.filter(|_| env.auto_rollback) else {
+        if !env.auto_rollback {
             return self
                 .apply(&deploying, Event::Fail { reason: why }, &actor)
                 .await;
+        }
+        let what = format!("automatic rollback of {}", deploying.id);
+        self.put_back(deploying, app, env, workload, why, &what)
+            .await
+    }
+
+    /// The release a failed or rolled-back request goes back to: the last
+    /// verified release of the app in the environment, else what ran
+    /// before it; with the words that say which.
+    pub(in crate::engine) fn rollback_target(
+        &self,
+        app: &App,
+        env: &Environment,
+        request: &Request,
+    ) -> Option<(Digest, String)> {
+        let verified = self
+            .deploys(app, env.name.as_str())
+            .into_iter()
+            .filter(|r| r.id != request.id && r.is_verified())
+            .find_map(|r| Some((r.digest?, r.id)));
+        if let Some((digest, id)) = verified {
+            let words = format!("{}, the last verified release ({id})", digest.short());
+            return Some((digest, words));
+        }
+        let previous = request.previous_digest.clone()?;
+        let words = if env.verify.is_some() {
+            format!(
+                "{}, the release before it (no release of {} in {} is verified)",
+                previous.short(),
+                app.name,
+                env.name
+            )
+        } else {
+            previous.short().to_owned()
+        };
+        Some((previous, words))
+    }
+
+    /// Puts back [`Self::rollback_target`] after `why`, follows the rollout
+    /// and locks the environment; `what` names the rollback in the lock.
+    pub(in crate::engine) async fn put_back(
+        &self,
+        deploying: Request,
+        app: &App,
+        env: &Environment,
+        workload: &Workload,
+        why: String,
+        what: &str,
+    ) -> Result<Request, EngineError> {
+        let actor = deploying.requester.to_string();
+        let Some((previous, words)) = self.rollback_target(app, env, &deploying) else {
+            let reason = format!("{why}; nothing ran before it, so nothing was rolled back");
+            return self.apply(&deploying, Event::Fail { reason }, &actor).await;
         };
         let image = format!("{}@{}", app.image, previous);
         let stamp = Stamp {
@@ -102,7 +166,7 @@ impl Engine {
                 self.follow(
                     &deploying,
                     &synced(workload, env, &image),
-                    &format!("{why}; rolling back to {}: ", previous.short()),
+                    &format!("{why}; rolling back to {words}: "),
                 )
                 .await
             }
@@ -110,15 +174,11 @@ impl Engine {
         };
         match restored {
             Ok(RolloutOutcome::Complete) => {
-                let reason = format!("{why}; rolled back to {}", previous.short());
+                let reason = format!("{why}; rolled back to {words}");
                 let ended = self
                     .apply(&deploying, Event::RolledBack { reason }, &actor)
                     .await?;
-                self.lock_after_rollback(
-                    &ended,
-                    env,
-                    &format!("automatic rollback of {}", ended.id),
-                )?;
+                self.lock_after_rollback(&ended, env, what)?;
                 Ok(ended)
             }
             Ok(RolloutOutcome::Failed(e2)) => {
