@@ -175,7 +175,19 @@ async fn a_failing_check_rolls_back_to_the_last_verified_release_not_the_one_bef
         // A third goes bad during its soak.
         h.move_branch("acme/web", "main");
         let (third, task) = verifying(&h, "deploy main to dev").await;
+        let writes = h.cluster_writes().len();
         health.answer(503);
+        let went_bad = std::time::Instant::now();
+        until("the rollback writes to the cluster", || {
+            h.cluster_writes().len() > writes
+        })
+        .await;
+        // A figure for the README, not an assertion: from the check going
+        // bad to the rollback's first cluster write.
+        eprintln!(
+            "check failing to rollback starting: {} ms (HTTP check every 100 ms, 1 failure tolerated)",
+            went_bad.elapsed().as_millis()
+        );
         task.await.expect("the deploy ends");
         let third = h.request(third);
         assert_eq!(third.state, State::RolledBack, "{:?}", third.note);

@@ -75,8 +75,8 @@ impl Engine {
     }
 
     /// After a failed rollout: records why, then, where the environment
-    /// rolls back automatically and something ran before, puts that digest
-    /// back and locks the environment.
+    /// rolls back automatically, puts back the last verified release (else
+    /// what ran before) and locks the environment.
     pub(in crate::engine) async fn recover_rollout(
         &self,
         deploying: Request,
