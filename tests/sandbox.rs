@@ -233,3 +233,166 @@ async fn a_server_that_died_fails_its_test() {
     support::until("the task ends", || !server.running()).await;
     drop(server);
 }
+
+/// Polls `probe` every 50 ms until it answers `Some`, for at most 30 s.
+async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    mut probe: impl FnMut() -> F,
+) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `GET url`: status and body.
+async fn get(url: &str) -> (u16, String) {
+    let answer = reqwest::get(url).await.unwrap();
+    let status = answer.status().as_u16();
+    (status, answer.text().await.unwrap())
+}
+
+/// The `http_requests_total` counters of `namespace`'s web: (200s, 500s).
+async fn requests_of(apps: &str, namespace: &str) -> (f64, f64) {
+    let (status, text) = get(&format!("{apps}/metrics")).await;
+    assert_eq!(status, 200, "{text}");
+    let count = |code: &str| {
+        let series = format!(
+            "http_requests_total{{namespace=\"{namespace}\",app=\"web\",code=\"{code}\"}} "
+        );
+        text.lines()
+            .find_map(|l| l.strip_prefix(&series))
+            .unwrap_or_else(|| panic!("no {series}in:\n{text}"))
+            .parse::<f64>()
+            .unwrap()
+    };
+    (count("200"), count("500"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_apps_answer_health_and_metrics_for_what_the_cluster_runs() {
+    support::within(async {
+        let s = sandbox().await;
+        let apps = s.stack.apps.url();
+        assert_eq!(
+            get(&format!("{apps}/apps/dev/web/healthz")).await,
+            (200, "ok".to_owned())
+        );
+        let (status, body) = get(&format!("{apps}/apps/dev/nothing/healthz")).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (503, "no deployment dev/nothing\n")
+        );
+        let (_, text) = get(&format!("{apps}/metrics")).await;
+        assert!(
+            text.starts_with("# HELP http_requests_total ")
+                && text.contains("\n# TYPE http_requests_total counter\n"),
+            "{text}"
+        );
+
+        // The counters grow as time passes, without errors on `main`.
+        let (ok, _) = requests_of(&apps, "dev").await;
+        let grown = eventually("dev's requests grow", || {
+            let apps = apps.clone();
+            async move { Some(requests_of(&apps, "dev").await).filter(|(now, _)| *now > ok) }
+        })
+        .await;
+        assert_eq!(grown.1, 0.0, "main answers no 500s");
+
+        // `bad-metrics` runs, and a fifth of its requests fail.
+        let reply = s.say("console:alice", "deploy bad-metrics to dev").await;
+        assert_eq!(reply.state, Some(State::Succeeded), "{}", reply.text);
+        assert_eq!(
+            get(&format!("{apps}/apps/dev/web/healthz")).await.0,
+            200,
+            "the faulty release is up: only its metrics tell"
+        );
+        let before = requests_of(&apps, "dev").await;
+        let after = eventually("dev serves 60 more requests", || {
+            let apps = apps.clone();
+            async move {
+                Some(requests_of(&apps, "dev").await)
+                    .filter(|(ok, errors)| ok + errors >= before.0 + before.1 + 60.0)
+            }
+        })
+        .await;
+        let errors = after.1 - before.1;
+        let share = errors / (after.0 + after.1 - before.0 - before.1);
+        assert!(
+            (0.15..=0.25).contains(&share),
+            "{share}: {before:?} → {after:?}"
+        );
+        // Other namespaces still run `main`, without errors.
+        assert_eq!(requests_of(&apps, "staging").await.1, 0.0);
+    })
+    .await;
+}
+
+/// The value of an instant query's only sample, if it has one.
+async fn query(prometheus: &str, promql: &str) -> Option<f64> {
+    let url =
+        reqwest::Url::parse_with_params(&format!("{prometheus}api/v1/query"), [("query", promql)])
+            .unwrap();
+    let answer: serde_json::Value = reqwest::get(url).await.ok()?.json().await.ok()?;
+    answer["data"]["result"][0]["value"][1]
+        .as_str()?
+        .parse()
+        .ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandbox_prometheus_scrapes_the_apps_and_stops_with_its_owner() {
+    support::within(async {
+        let binary = gantry::sandbox::prometheus::find().expect(
+            "the `prometheus` binary is on PATH (Debian's prometheus package; .ci/run installs it)",
+        );
+        let s = sandbox().await;
+        let dir = tempfile::tempdir().unwrap();
+        let prometheus = gantry::sandbox::prometheus::SandboxPrometheus::start(
+            &binary,
+            dir.path(),
+            s.stack.apps.addr(),
+        )
+        .await
+        .unwrap();
+        let url = prometheus.url().to_owned();
+        assert!(
+            url.starts_with("http://127.0.0.1:") && url.ends_with('/'),
+            "{url}"
+        );
+        let ratio =
+            gantry::sandbox::verification::error_ratio_query().replace("{namespace}", "dev");
+        let good = eventually("the error ratio of dev has a value", || {
+            let (url, ratio) = (url.clone(), ratio.clone());
+            async move { query(&url, &ratio).await }
+        })
+        .await;
+        assert_eq!(good, 0.0, "main answers no 500s");
+
+        let reply = s.say("console:alice", "deploy bad-metrics to dev").await;
+        assert_eq!(reply.state, Some(State::Succeeded), "{}", reply.text);
+        let bad = eventually("the error ratio of dev passes the threshold", || {
+            let (url, ratio) = (url.clone(), ratio.clone());
+            async move {
+                query(&url, &ratio)
+                    .await
+                    .filter(|v| *v > gantry::sandbox::verification::THRESHOLD)
+            }
+        })
+        .await;
+        assert!(bad <= 0.25, "{bad}");
+
+        // Dropping it stops the process: nothing answers on its port.
+        drop(prometheus);
+        let ready = reqwest::get(format!("{url}-/ready")).await;
+        assert!(ready.is_err(), "{ready:?}");
+    })
+    .await;
+}

@@ -118,6 +118,12 @@ pub struct Endpoints {
     /// The plain-git config repositories, by environment.
     #[serde(default)]
     pub git: std::collections::BTreeMap<String, String>,
+    /// The apps' health and metrics server.
+    #[serde(default)]
+    pub apps: Option<String>,
+    /// The sandbox Prometheus, when one runs.
+    #[serde(default)]
+    pub prometheus: Option<String>,
 }
 
 /// Durations in the endpoints file as humantime text.
@@ -146,13 +152,15 @@ pub fn read_endpoints(dir: &Path) -> Result<Endpoints, String> {
 }
 
 /// Writes the config, kubeconfig, secrets and endpoints into `dir`
-/// (absolute) and answers the config's path.
+/// (absolute) and answers the config's path; with `verify`, staging's
+/// releases are verified against the sandbox's apps (see [`super::verification`]).
 pub fn write(
     dir: &Path,
     base_text: &str,
     base: &Config,
     endpoints: &Endpoints,
     secrets: &SandboxSecrets,
+    verify: bool,
 ) -> Result<PathBuf, String> {
     let secrets_dir = dir.join("secrets");
     std::fs::create_dir_all(&secrets_dir)
@@ -168,6 +176,9 @@ pub fn write(
     write_file(&kubeconfig, &kubeconfig_text(base, &endpoints.kubernetes))?;
     let mut doc: Table = toml::from_str(base_text).map_err(|e| e.to_string())?;
     point_at_sandbox(&mut doc, base, endpoints, &secrets_dir, &kubeconfig);
+    if verify {
+        super::verification::add(&mut doc, base, endpoints);
+    }
     let text = format!(
         "# Written by the Gantry sandbox: {} pointed at the sandbox servers.\n\
          # Secrets are files in {}; they change at every sandbox start.\n\n{}",

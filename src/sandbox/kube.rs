@@ -16,6 +16,7 @@ mod api;
 mod controller;
 mod faults;
 mod merge;
+mod running;
 mod store;
 mod watch;
 mod write;
@@ -35,6 +36,7 @@ pub use access::{Access, Authorisation};
 pub use controller::Breakage;
 use controller::Controller;
 use faults::{Faults, ImageChange};
+pub use running::{ClusterView, Running};
 use store::{Change, Key, Kind, Objects};
 use write::PatchKind;
 

@@ -6,22 +6,27 @@
 //! production does.
 //!
 //! Every app's repository has `main`, `feat-x`, `feat-broken` (pods never
-//! ready), `feat-unbuilt` (no image until someone runs `build`) and
+//! ready), `bad-metrics` (pods ready, a fifth of their requests fail),
+//! `feat-unbuilt` (no image until someone runs `build`) and
 //! `release/1.0`, and every fixed namespace runs each app's Deployments
 //! with three replicas of `main` — GitOps namespaces run `release/1.0`, as
 //! their config repositories say, so that deploying `main` there commits. Next to GitHub run the sandbox's CI runner
-//! and Argo CD sync ([`super::git_host`]).
+//! and Argo CD sync ([`super::git_host`]). The pods themselves answer on
+//! one apps server ([`super::apps`]: health and metrics), which a real
+//! Prometheus scrapes when verification is on and the binary is installed.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::apps::FakeApps;
 use super::discord::FakeDiscord;
 use super::generated::{self, SandboxSecrets};
 use super::git_host;
 use super::github::FakeGithub;
 use super::kube::{FakeKube, FakeOptions};
+use super::prometheus::SandboxPrometheus;
 use super::registry::{start as start_registry, SandboxAuth, SandboxRegistry};
 use super::seed::REPLICAS;
 use super::slack::FakeSlack;
@@ -40,6 +45,11 @@ pub struct SandboxServers {
     pub slack: Option<FakeSlack>,
     /// The fake Discord, when the base config enables Discord.
     pub discord: Option<FakeDiscord>,
+    /// The apps' pods: health and metrics endpoints.
+    pub apps: FakeApps,
+    /// The Prometheus scraping the apps, when verification is on and the
+    /// binary was found.
+    pub prometheus: Option<SandboxPrometheus>,
     /// The secrets the fakes accept, also written under the sandbox directory.
     pub secrets: SandboxSecrets,
     /// The directory holding the written config, kubeconfig and secrets.
@@ -50,8 +60,26 @@ pub struct SandboxServers {
     pub config: Arc<Config>,
 }
 
+/// The line the sandbox prints when verification is on and no Prometheus
+/// can run.
+pub const PROMETHEUS_MISSING: &str = "sandbox: prometheus not found; install Debian's prometheus package to see metric checks; the staging error-rate check is left out";
+
+/// Post-deploy verification in the written config.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Verification {
+    /// None added: the base config's environments as they are.
+    #[default]
+    Off,
+    /// Staging is verified by the apps' health check and, when `prometheus`
+    /// names the binary, by an error-rate check on a sandbox Prometheus.
+    On {
+        /// The `prometheus` binary; `None` leaves the metric check out.
+        prometheus: Option<PathBuf>,
+    },
+}
+
 /// How the sandbox behaves.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SandboxOptions {
     /// The pace of the simulated controller, builds and syncs.
     pub tick: Duration,
@@ -61,15 +89,30 @@ pub struct SandboxOptions {
     /// test pointing them at a real registry); the sandbox's own registry
     /// then holds nothing.
     pub external_registry: bool,
+    /// Whether staging's releases are verified after their rollout.
+    pub verification: Verification,
 }
 
 impl SandboxOptions {
-    /// Options with the given tick and a deadline of ten ticks.
+    /// Options with the given tick, a deadline of ten ticks and no
+    /// verification.
     pub fn with_tick(tick: Duration) -> SandboxOptions {
         SandboxOptions {
             tick,
             deadline_ticks: 10,
             external_registry: false,
+            verification: Verification::Off,
+        }
+    }
+
+    /// These options with staging verified, on the `prometheus` found on
+    /// `PATH` if any: what people running the sandbox get.
+    pub fn verified(self) -> SandboxOptions {
+        SandboxOptions {
+            verification: Verification::On {
+                prometheus: super::prometheus::find(),
+            },
+            ..self
         }
     }
 }
@@ -122,12 +165,21 @@ pub async fn start(
         ),
         None => None,
     };
+    let apps = FakeApps::start(kube.view())
+        .await
+        .map_err(|e| format!("cannot start the sandbox apps: {e}"))?;
     let publish = (!options.external_registry).then_some(registry.as_ref());
-    let seeded = seed(&base_config, &kube, publish, &github, tick)?;
+    let seeded = seed(&base_config, &kube, &apps, publish, &github, tick)?;
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let dir = dir
         .canonicalize()
         .map_err(|e| format!("cannot resolve {}: {e}", dir.display()))?;
+    let prometheus = match &options.verification {
+        Verification::On {
+            prometheus: Some(binary),
+        } => Some(SandboxPrometheus::start(binary, &dir, apps.addr()).await?),
+        _ => None,
+    };
     let git = git_repositories(&base_config, &dir.join("git"), &seeded)?;
     let endpoints = generated::Endpoints {
         kubernetes: kube.url().to_owned(),
@@ -137,8 +189,12 @@ pub async fn start(
         discord: discord.as_ref().map(FakeDiscord::api_url),
         poll: tick.max(Duration::from_millis(10)),
         git,
+        apps: Some(apps.url()),
+        prometheus: prometheus.as_ref().map(|p| p.url().to_owned()),
     };
-    let config_path = generated::write(&dir, &base_text, &base_config, &endpoints, &secrets)?;
+    let verify = options.verification != Verification::Off;
+    let config_path =
+        generated::write(&dir, &base_text, &base_config, &endpoints, &secrets, verify)?;
     let config =
         Arc::new(crate::config::load(&config_path).map_err(|e| {
             format!("the sandbox wrote a config that does not load (a defect): {e}")
@@ -159,6 +215,8 @@ pub async fn start(
         github,
         slack,
         discord,
+        apps,
+        prometheus,
         secrets,
         dir,
         config_path,
@@ -214,6 +272,7 @@ impl Seeded {
 fn seed(
     config: &Config,
     kube: &FakeKube,
+    apps: &FakeApps,
     registry: Option<&SandboxRegistry>,
     github: &FakeGithub,
     tick: Duration,
@@ -239,6 +298,7 @@ fn seed(
                     seeded.release.insert(app.name.to_string(), image);
                 }
                 "feat-broken" => kube.break_image(digest.as_str()),
+                "bad-metrics" => apps.mark_faulty(digest.as_str()),
                 _ => {}
             }
         }
