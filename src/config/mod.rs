@@ -13,6 +13,7 @@ mod glob;
 mod locate;
 mod model;
 mod platform;
+mod probe_template;
 mod raw;
 mod secret;
 mod summary;
@@ -29,6 +30,9 @@ pub use model::{
     App, Approvals, Cluster, Comparison, Config, Discord, Environment, Github, GithubAuth, Gitops,
     GitopsFormat, GitopsSource, Person, Platforms, ProbeSpec, Prometheus, Registry, RepoName,
     Slack, StartLimit, Strategy, Target, Verify, VerifyCheck,
+};
+pub use probe_template::{
+    check_probe_template, fill_probe_template, TemplateSyntax, PROBE_PLACEHOLDERS,
 };
 pub use secret::{Secret, SecretError, SecretRef};
 pub use template::{

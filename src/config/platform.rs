@@ -151,6 +151,12 @@ impl Config {
             add("registry.username", Some(user));
             add("registry.password", Some(password));
         }
+        for (name, p) in &self.prometheus {
+            add(
+                &format!("prometheus.{name}.bearer_token"),
+                p.bearer_token.as_ref(),
+            );
+        }
         out
     }
 }

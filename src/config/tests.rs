@@ -275,3 +275,76 @@ fn an_apps_registry_is_read_as_docker_reads_an_image_reference() {
     cluster.context = Some("gke_acme_europe-west1_prod".into());
     assert_eq!(cluster.kube_context(), "gke_acme_europe-west1_prod");
 }
+
+/// The shipped file with its commented verification example switched on:
+/// `[prometheus.*]` and `verify` tables, and `require_verified`; not the
+/// token, which needs an https URL.
+fn shipped_with_verification() -> String {
+    let header = |rest: &str| {
+        (rest.starts_with("[prometheus.") || rest.starts_with("[environments.staging.verify"))
+            || rest.starts_with("[[environments.staging.verify")
+    };
+    let is_key = |rest: &str| {
+        rest.split_once(" = ").is_some_and(|(k, _)| {
+            !k.is_empty() && k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+        })
+    };
+    let mut out = String::new();
+    let mut in_example = false;
+    for line in SHIPPED.lines() {
+        let rest = line.strip_prefix("# ");
+        match rest {
+            Some(r) if header(r) && r.ends_with(']') && !r.contains(' ') => {
+                in_example = true;
+                out.push_str(r);
+            }
+            Some(r) if in_example && is_key(r) && !r.starts_with("bearer_token") => out.push_str(r),
+            Some("require_verified = true") => out.push_str("require_verified = true"),
+            _ if line.starts_with('#') => out.push_str(line),
+            _ => {
+                in_example = false;
+                out.push_str(line);
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn the_shipped_verification_example_loads() {
+    let c = shipped();
+    assert!(c.prometheus().is_empty());
+    assert!(c
+        .envs()
+        .iter()
+        .all(|e| e.verify.is_none() && !e.require_verified));
+
+    let text = shipped_with_verification();
+    let c = parse(&text, "config/gantry.toml").unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let main = &c.prometheus()["main"];
+    assert_eq!(main.url, "http://prometheus.monitoring:9090");
+    assert!(main.bearer_token.is_none());
+    let verify = c
+        .env("staging")
+        .unwrap()
+        .verify
+        .as_ref()
+        .expect("staging verifies");
+    assert_eq!(verify.soak, std::time::Duration::from_secs(600));
+    let names: Vec<&str> = verify.checks.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["health", "error ratio"]);
+    match &verify.checks[1].probe {
+        ProbeSpec::Prometheus {
+            query,
+            comparison,
+            threshold,
+            ..
+        } => {
+            assert!(query.contains(r#"code=~"5.."}[1m]))"#), "{query}");
+            assert_eq!((*comparison, *threshold), (Comparison::Less, 0.01));
+        }
+        other => panic!("a prometheus check: {other:?}"),
+    }
+    assert!(c.env("prod").unwrap().require_verified);
+}

@@ -65,6 +65,7 @@ impl Engine {
         actor: &str,
         event: &Event,
     ) -> Result<(), EngineError> {
+        self.note_release(request)?;
         self.store.put_request(request.id.0, request)?;
         let details = json!({
             "event": event,

@@ -361,9 +361,12 @@ fn answer(fake: &FakeSlack, method: String, headers: &HeaderMap, body: Value) ->
         }
         "chat.update" => {
             let ts = body["ts"].as_str().unwrap_or_default().to_owned();
+            // Newest first: edits go to recent messages, and a long run
+            // (a benchmark) holds many.
             let Some(message) = inner
                 .messages
                 .iter_mut()
+                .rev()
                 .find(|m| m.channel == channel && m.ts == ts)
             else {
                 return error("message_not_found");
@@ -386,9 +389,12 @@ fn answer(fake: &FakeSlack, method: String, headers: &HeaderMap, body: Value) ->
         "reactions.add" => {
             let ts = body["timestamp"].as_str().unwrap_or_default().to_owned();
             let name = body["name"].as_str().unwrap_or_default().to_owned();
+            // Newest first: edits go to recent messages, and a long run
+            // (a benchmark) holds many.
             let Some(message) = inner
                 .messages
                 .iter_mut()
+                .rev()
                 .find(|m| m.channel == channel && m.ts == ts)
             else {
                 return error("message_not_found");

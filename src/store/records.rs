@@ -8,6 +8,9 @@ use super::{be_u64, decode, encode, io, Store, StoreError};
 /// The `meta` key of the last request id handed out.
 const LAST_REQUEST_ID: &str = "last_request_id";
 
+/// The `meta` key set once every release before it is in the `releases` tree.
+const RELEASES_INDEXED: &str = "releases_indexed";
+
 /// Who holds a lock, for what and since when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockRecord {
@@ -32,6 +35,19 @@ pub struct MessageRef {
     pub channel: String,
     /// The platform's id of the message.
     pub message_id: String,
+}
+
+/// `app NUL env NUL id` (big-endian); names never hold NUL.
+fn release_key(app: &str, env: &str, id: Option<u64>) -> Vec<u8> {
+    let mut key = Vec::with_capacity(app.len() + env.len() + 10);
+    key.extend_from_slice(app.as_bytes());
+    key.push(0);
+    key.extend_from_slice(env.as_bytes());
+    key.push(0);
+    if let Some(id) = id {
+        key.extend_from_slice(&id.to_be_bytes());
+    }
+    key
 }
 
 impl Store {
@@ -75,6 +91,50 @@ impl Store {
         bytes
             .map(|b| decode("requests", || id.to_string(), &b))
             .transpose()
+    }
+
+    /// Notes that request `id` is a release of `app` in `env`, so
+    /// [`Self::release_ids`] finds it without reading every request. Written
+    /// before the request record that makes it one, so a crash between the
+    /// two leaves an entry the reader skips, never a missing one.
+    pub fn put_release(&self, app: &str, env: &str, id: u64) -> Result<(), StoreError> {
+        self.inner
+            .releases
+            .insert(release_key(app, env, Some(id)), &[])
+            .map(drop)
+            .map_err(|e| io("write", "releases", &e))
+    }
+
+    /// The ids noted by [`Self::put_release`] for `app` in `env`, newest first.
+    pub fn release_ids(&self, app: &str, env: &str) -> Result<Vec<u64>, StoreError> {
+        let prefix = release_key(app, env, None);
+        let mut ids = Vec::new();
+        for entry in self.inner.releases.scan_prefix(&prefix).rev() {
+            let (key, _) = entry.map_err(|e| io("read", "releases", &e))?;
+            if let Some(id) = key.get(prefix.len()..).and_then(be_u64) {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Whether the releases index holds every release (it is built once
+    /// for a store made before it existed).
+    pub fn releases_indexed(&self) -> Result<bool, StoreError> {
+        self.inner
+            .meta
+            .get(RELEASES_INDEXED)
+            .map(|v| v.is_some())
+            .map_err(|e| io("read", "meta", &e))
+    }
+
+    /// Marks the releases index complete.
+    pub fn mark_releases_indexed(&self) -> Result<(), StoreError> {
+        self.inner
+            .meta
+            .insert(RELEASES_INDEXED, &[1u8])
+            .map(drop)
+            .map_err(|e| io("write", "meta", &e))
     }
 
     /// Every stored request, in id order.
@@ -239,6 +299,27 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         (dir, store)
+    }
+
+    #[test]
+    fn releases_are_listed_newest_first_for_exactly_their_app_and_environment() {
+        let (_dir, store) = store();
+        assert!(!store.releases_indexed().unwrap());
+        for (app, env, id) in [
+            ("web", "dev", 3),
+            ("web", "dev", 12),
+            ("web", "dev2", 5),
+            ("api", "dev", 7),
+            ("web", "dev", 260),
+        ] {
+            store.put_release(app, env, id).unwrap();
+        }
+        assert_eq!(store.release_ids("web", "dev").unwrap(), vec![260, 12, 3]);
+        assert_eq!(store.release_ids("web", "dev2").unwrap(), vec![5]);
+        assert_eq!(store.release_ids("api", "dev").unwrap(), vec![7]);
+        assert!(store.release_ids("we", "b").unwrap().is_empty());
+        store.mark_releases_indexed().unwrap();
+        assert!(store.releases_indexed().unwrap());
     }
 
     fn record(key: &str, holder: &str) -> LockRecord {

@@ -6,7 +6,9 @@ use super::{list, Checked, Checker};
 use crate::config::freeze::FreezeWindow;
 use crate::config::glob::RefPattern;
 use crate::config::locate::KeyPath;
-use crate::config::model::{Approvals, Cluster, Config, Environment, Person, Strategy, Target};
+use crate::config::model::{
+    Approvals, Cluster, Config, Environment, Person, Prometheus, Strategy, Target,
+};
 use crate::config::raw::{RawEnvironment, RawFreeze, RawStrategy};
 use crate::config::template::{is_dns_label, NamespaceTemplate};
 use crate::names::{escape_for_display as shown, EnvName};
@@ -19,6 +21,7 @@ pub(crate) fn environments(
     raw: &BTreeMap<String, RawEnvironment>,
     clusters: &BTreeMap<String, Cluster>,
     people: &[Person],
+    prometheus: &BTreeMap<String, Prometheus>,
 ) -> Checked<Vec<Environment>> {
     let base = KeyPath::root().key("environments");
     if raw.is_empty() {
@@ -36,6 +39,7 @@ pub(crate) fn environments(
             env,
             clusters,
             people,
+            prometheus,
         )?);
     }
     for env in &envs {
@@ -60,6 +64,23 @@ pub(crate) fn environments(
             ));
         }
     }
+    for env in envs.iter().filter(|e| e.require_verified) {
+        let path = base.key(env.name.as_str()).key("require_verified");
+        let Some(from) = &env.promote_from else {
+            return Err(ck.err(
+                &path,
+                "require_verified applies to promotions, and this environment has no promote_from",
+            ));
+        };
+        if envs.iter().any(|e| &e.name == from && e.verify.is_none()) {
+            return Err(ck.err(
+                &path,
+                format!(
+                    "require_verified = true, but {from} (promote_from) has no verify table, so none of its releases would ever be verified"
+                ),
+            ));
+        }
+    }
     envs.sort_by_key(|e| ck.line_of(&base.key(e.name.as_str())));
     Ok(envs)
 }
@@ -71,6 +92,7 @@ fn environment(
     raw: &RawEnvironment,
     clusters: &BTreeMap<String, Cluster>,
     people: &[Person],
+    prometheus: &BTreeMap<String, Prometheus>,
 ) -> Checked<Environment> {
     let env = EnvName::new(name).map_err(|e| ck.err(path, e.to_string()))?;
     let cluster = clusters.get(&raw.cluster).cloned().ok_or_else(|| {
@@ -139,8 +161,16 @@ fn environment(
         promote_from,
         approvals: approvals(ck, &path.key("approvals"), raw, people)?,
         freezes,
-        verify: None,
-        require_verified: false,
+        verify: match &raw.verify {
+            Some(v) => Some(super::verify::verify(
+                ck,
+                &path.key("verify"),
+                v,
+                prometheus,
+            )?),
+            None => None,
+        },
+        require_verified: raw.require_verified,
     })
 }
 

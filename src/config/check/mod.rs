@@ -4,6 +4,7 @@ mod app;
 mod env;
 mod gitops;
 mod platform;
+mod verify;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -259,7 +260,8 @@ pub(crate) fn check(
         None => None,
     };
 
-    let envs = env::environments(&ck, &raw.environments, &clusters, &people)?;
+    let prometheus = verify::prometheus_servers(&ck, &raw.prometheus)?;
+    let envs = env::environments(&ck, &raw.environments, &clusters, &people, &prometheus)?;
     let config = Config {
         path: file.into(),
         version,
@@ -271,7 +273,7 @@ pub(crate) fn check(
         platforms,
         registry,
         clusters,
-        prometheus: BTreeMap::new(),
+        prometheus,
         apps,
         envs,
         people,

@@ -47,6 +47,13 @@ pub(crate) struct RawEnvironment {
     pub freeze: Vec<RawFreeze>,
     /// GitOps target; required with `strategy = "gitops"`. Default: none.
     pub gitops: Option<RawGitops>,
+    /// Checks run after each rollout. Default: none (a release is done once
+    /// it has rolled out).
+    pub verify: Option<super::RawVerify>,
+    /// Promotions into this environment take only verified releases.
+    /// Default: false.
+    #[serde(default)]
+    pub require_verified: bool,
 }
 
 /// `strategy`.

@@ -10,8 +10,10 @@ use serde::Deserialize;
 use crate::config::secret::SecretRef;
 
 mod env;
+mod verify;
 
 pub(crate) use env::*;
+pub(crate) use verify::*;
 
 /// The whole file.
 #[derive(Debug, Default, Deserialize)]
@@ -32,6 +34,9 @@ pub(crate) struct RawConfig {
     /// Kubernetes clusters by name. Default: none.
     #[serde(default)]
     pub clusters: BTreeMap<String, RawCluster>,
+    /// Prometheus servers that verification checks query, by name. Default: none.
+    #[serde(default)]
+    pub prometheus: BTreeMap<String, RawPrometheus>,
     /// Apps by name. Required: at least one.
     #[serde(default)]
     pub apps: BTreeMap<String, RawApp>,
