@@ -26,6 +26,8 @@ use crate::server::router;
 use crate::server::verify::slack_signature;
 use crate::store::Store;
 
+mod verify;
+
 /// File that marks a directory as the demo's own, safe to start afresh.
 const MARKER: &str = ".gantry-demo";
 /// Sandbox time the story starts at: Tuesday 2026-11-24 12:00 UTC, outside
@@ -133,9 +135,12 @@ async fn play(args: &DemoArgs) -> Result<(), String> {
     let stack = crate::sandbox::stack::start(
         &args.config.config,
         &args.data.join(crate::sandbox::generated::SANDBOX_DIR),
-        SandboxOptions::with_tick(tick),
+        SandboxOptions::with_tick(tick).verified(),
     )
     .await?;
+    if stack.prometheus.is_none() {
+        println!("{}", crate::sandbox::stack::PROMETHEUS_MISSING);
+    }
     let store = Store::open(&args.data).map_err(|e| e.to_string())?;
     let slack = stack
         .slack
@@ -185,8 +190,13 @@ async fn play(args: &DemoArgs) -> Result<(), String> {
         discord,
     };
     println!(
-        "Gantry demo: the real server on {} with sandbox Kubernetes, registry, GitHub, Slack and Discord.",
-        story.base
+        "Gantry demo: the real server on {} with sandbox Kubernetes, registry, GitHub, Slack, Discord and apps{}.",
+        story.base,
+        if story.stack.prometheus.is_some() {
+            ", and a Prometheus scraping the apps"
+        } else {
+            ""
+        }
     );
     println!("Sandbox time starts at Tuesday 2026-11-24 12:00 UTC.\n");
     story.play().await
@@ -225,7 +235,7 @@ impl Story {
             "closing the pull request removed the preview namespace",
         )?;
 
-        chapter("3. alice promotes dev to staging; carol (qa) approves with a reaction");
+        chapter("3. alice promotes dev to staging; carol (qa) approves with a reaction; the release is verified");
         let r = self
             .command(
                 "alice",
@@ -234,14 +244,20 @@ impl Story {
             )
             .await?;
         self.react("carol", &r).await?;
-        let r = self.wait(r.id, State::Succeeded).await?;
+        let staged = self.wait(r.id, State::Succeeded).await?;
         self.shows(
-            &r,
+            &staged,
             &[
                 "awaiting approval: 0 of 1 from qa",
                 "approved by carol",
+                "verifying:",
                 "succeeded",
+                "verified:",
             ],
+        )?;
+        expect(
+            staged.is_verified(),
+            &format!("{} is verified in staging", staged.id),
         )?;
 
         chapter("4. alice promotes staging to prod: two release managers must approve (bob on Slack, dave on Discord)");
@@ -284,7 +300,9 @@ impl Story {
             "a GitHub deployment for prod went from in_progress to success",
         )?;
 
-        chapter("5. alice deploys a broken branch to dev: the rollout stalls and is rolled back");
+        self.faulty_release(&staged).await?;
+
+        chapter("6. alice deploys a broken branch to dev: the rollout stalls and is rolled back");
         let r = self
             .command("alice", "deploy feat-broken to dev", State::RolledBack)
             .await?;
@@ -301,7 +319,7 @@ impl Story {
             "dev is locked after the rollback",
         )?;
 
-        chapter("6. history, status and the audit trail");
+        chapter("7. history, status and the audit trail");
         let history = self.ask("bob", "history prod").await?;
         expect(
             history.contains("request.succeeded"),

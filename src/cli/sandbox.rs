@@ -21,8 +21,12 @@ pub struct SandboxArgs {
 #[derive(Debug, clap::Subcommand)]
 enum SandboxCommand {
     /// Start the fake Kubernetes API, registry, GitHub, Slack and Discord
-    /// servers and write DIR/sandbox/gantry.toml pointing at them; runs until
-    /// Ctrl-C or SIGTERM.
+    /// servers, the apps' health and metrics server and (when installed) a
+    /// Prometheus scraping it, and write DIR/sandbox/gantry.toml pointing at
+    /// them; runs until Ctrl-C or SIGTERM.
+    ///
+    /// Staging's releases are verified for 8s after their rollout: the
+    /// apps' health check and, with Prometheus, their error ratio.
     ///
     /// The written config is --config with every outside URL replaced by a
     /// sandbox server's and every secret by a generated one (files under
@@ -84,7 +88,7 @@ pub(super) async fn start_in(
     tick_ms: u64,
 ) -> Result<SandboxServers, String> {
     let dir = data.join(SANDBOX_DIR);
-    let options = SandboxOptions::with_tick(Duration::from_millis(tick_ms));
+    let options = SandboxOptions::with_tick(Duration::from_millis(tick_ms)).verified();
     let servers = stack::start(base, &dir, options).await?;
     eprintln!(
         "sandbox: Kubernetes API at {}, registry at {}, GitHub API at {}",
@@ -97,6 +101,14 @@ pub(super) async fn start_in(
     }
     if let Some(discord) = &servers.discord {
         eprintln!("sandbox: Discord REST API at {}", discord.api_url());
+    }
+    eprintln!(
+        "sandbox: the apps' health and metrics at {}",
+        servers.apps.url()
+    );
+    match &servers.prometheus {
+        Some(prometheus) => eprintln!("sandbox: Prometheus at {}", prometheus.url()),
+        None => eprintln!("{}", stack::PROMETHEUS_MISSING),
     }
     eprintln!(
         "sandbox: config for Gantry in {} (secrets in {})",

@@ -1,0 +1,139 @@
+//! The demo's verification chapter: a faulty release reaches staging by
+//! promotion, its error rate fails the soak, and Gantry rolls staging back
+//! to the last verified release.
+
+use std::time::{Duration, Instant};
+
+use super::{chapter, expect, Story};
+use crate::engine::{Request, State};
+use crate::sandbox::stack::PROMETHEUS_MISSING;
+use crate::sandbox::verification::{ERROR_RATE_CHECK, HEALTH_CHECK};
+
+/// When the watched soak went wrong, as its records and messages show it.
+#[derive(Default)]
+struct Timeline {
+    first_failure: Option<Instant>,
+    past_tolerance: Option<Instant>,
+    rolling_back: Option<Instant>,
+}
+
+impl Story {
+    /// (a) is `verified`, chapter 3's release; (c) `bad-metrics` fails its
+    /// error-rate check and staging goes back to (a).
+    pub(super) async fn faulty_release(&mut self, verified: &Request) -> Result<(), String> {
+        chapter("5. a faulty release reaches staging: its error rate fails the soak and Gantry rolls back to the last verified release");
+        if self.stack.prometheus.is_none() {
+            println!("{PROMETHEUS_MISSING}");
+            println!(
+                "skipped: without Prometheus staging is verified by its {HEALTH_CHECK} check only, which a release that errs but stays up passes\n"
+            );
+            return Ok(());
+        }
+        self.command("alice", "deploy bad-metrics to dev", State::Succeeded)
+            .await?;
+        let r = self
+            .command(
+                "alice",
+                "promote from dev to staging",
+                State::AwaitingApproval,
+            )
+            .await?;
+        self.react("carol", &r).await?;
+        let timeline = self.watch_soak(&r).await?;
+        let r = self.wait(r.id, State::RolledBack).await?;
+        self.shows(&r, &["verifying:", "rolling back to"])?;
+        let standing = r
+            .verification
+            .as_ref()
+            .and_then(|v| v.checks.iter().find(|c| c.name == ERROR_RATE_CHECK))
+            .cloned()
+            .ok_or("the faulty release has no error-rate standing")?;
+        println!(
+            "the {ERROR_RATE_CHECK} check's last value: {} ({} failed probe(s) in a row)",
+            standing.last, standing.failing_in_a_row
+        );
+        expect(
+            !standing.ok,
+            "the error-rate check failed on the faulty release",
+        )?;
+        let back = verified
+            .digest
+            .as_ref()
+            .ok_or("the verified release has no digest")?;
+        let running = self
+            .stack
+            .kube
+            .image("staging", "web", "web")
+            .unwrap_or_default();
+        println!("staging runs {running} again");
+        expect(
+            running.ends_with(&format!("@{back}")),
+            &format!(
+                "staging went back to {} ({}), the last verified release",
+                back.short(),
+                verified.id
+            ),
+        )?;
+        expect(
+            r.note.as_deref().is_some_and(|n| {
+                n.contains(&format!("the last verified release ({})", verified.id))
+            }),
+            "the rollback names the last verified release",
+        )?;
+        if let (Some(first), Some(past), Some(back)) = (
+            timeline.first_failure,
+            timeline.past_tolerance,
+            timeline.rolling_back,
+        ) {
+            println!(
+                "from the first failing probe to the rollback starting: {} ms; from the check failing past its tolerance: {} ms (probes every 1s, 1 failure tolerated)",
+                back.saturating_duration_since(first).as_millis(),
+                back.saturating_duration_since(past).as_millis()
+            );
+        }
+        let status = self.ask("bob", "status staging").await?;
+        expect(
+            status.contains(&format!("since {}", verified.id)) && status.contains(", verified"),
+            &format!("status says staging runs {}, verified", verified.id),
+        )
+    }
+
+    /// Follows `request`'s verification (bounded) and notes when its
+    /// error-rate check first failed, when it failed past its tolerance and
+    /// when the message first said it was rolling back.
+    async fn watch_soak(&self, request: &Request) -> Result<Timeline, String> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut seen = Timeline::default();
+        while Instant::now() < deadline {
+            let now: Option<Request> = self
+                .engine
+                .store()
+                .get_request(request.id.0)
+                .map_err(|e| e.to_string())?;
+            let Some(now) = now else {
+                return Err(format!("{} is gone", request.id));
+            };
+            let failing = now
+                .verification
+                .as_ref()
+                .and_then(|v| v.checks.iter().find(|c| c.name == ERROR_RATE_CHECK))
+                .map_or(0, |c| c.failing_in_a_row);
+            let at = Instant::now();
+            if failing > 0 {
+                seen.first_failure.get_or_insert(at);
+            }
+            if failing > 1 {
+                seen.past_tolerance.get_or_insert(at);
+            }
+            let message = self.latest_version(&request.id.to_string());
+            if message.is_some_and(|m| m.contains("rolling back to")) {
+                seen.rolling_back.get_or_insert(at);
+            }
+            if now.state.is_terminal() || seen.rolling_back.is_some() {
+                return Ok(seen);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Err(format!("{} was not rolled back in time", request.id))
+    }
+}
