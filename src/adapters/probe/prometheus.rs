@@ -162,10 +162,12 @@ fn judge(status: u16, body: &[u8], rule: Rule<'_>) -> Probed {
             }
             out
         }
-        Some(Data::Matrix(_)) => return fail(format!(
+        Some(Data::Matrix(_)) => {
+            return fail(format!(
             "query {} gives a range vector; use an instant vector or a scalar, e.g. rate(…[5m])",
             shown(rule.query)
-        )),
+        ))
+        }
         Some(Data::String(_)) => {
             return fail(format!(
                 "query {} gives a string, not a number",
