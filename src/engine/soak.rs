@@ -98,6 +98,9 @@ impl Engine {
         let Some(plan) = env.verify.as_ref() else {
             return self.apply(&verifying, Event::Verified, &actor).await;
         };
+        // Listening before the checks start, so a `complete` sent as soon as
+        // the message says "verifying" finds the soak.
+        let (guard, controls) = self.soaks.register(verifying.id);
         let request = if verifying.verification.is_none() {
             let started = Event::VerifyStarted {
                 soak_ms: millis(plan.soak),
@@ -112,7 +115,9 @@ impl Engine {
             env: env.name.to_string(),
             namespace: workload.namespace.clone(),
         };
-        match self.soak(request, plan, &vars).await? {
+        let ended = self.soak(request, plan, &vars, controls).await?;
+        drop(guard);
+        match ended {
             Ended::Proven(request) => self.apply(&request, Event::Proven, "gantry").await,
             Ended::Completed(request, person) => {
                 self.apply(&request, Event::Completed { person }, &actor)
@@ -138,26 +143,20 @@ impl Engine {
         mut request: Request,
         plan: &Verify,
         vars: &ProbeVars,
+        mut controls: mpsc::UnboundedReceiver<Control>,
     ) -> Result<Ended, EngineError> {
-        let (_guard, mut controls) = self.soaks.register(request.id);
         let covered_before = request.verification.as_ref().map_or(0, |v| v.covered_ms);
         let started = Instant::now();
         let mut due: Vec<Instant> = vec![started; plan.checks.len()];
         self.show_progress(&request, None).await;
+        let mut listening = true;
         loop {
             let covered = covered_before.saturating_add(millis(started.elapsed()));
-            let Some((soak_ms, passing)) = request
-                .verification
-                .as_ref()
-                .map(|v| (v.soak_ms, all_passing(v)))
-            else {
+            let Some(soak_ms) = request.verification.as_ref().map(|v| v.soak_ms) else {
                 let why = "its verification was never started (a defect)".to_owned();
                 return Ok(Ended::Failed(request, why));
             };
             let left = soak_ms.saturating_sub(covered);
-            if left == 0 && passing {
-                return Ok(Ended::Proven(request));
-            }
             let next_probe = due.iter().min().copied().unwrap_or(started);
             let soak_end = Instant::now() + Duration::from_millis(left);
             let wake = if left > 0 {
@@ -166,15 +165,20 @@ impl Engine {
                 next_probe
             };
             tokio::select! {
-                control = controls.recv() => match control {
+                control = controls.recv(), if listening => match control {
                     Some(Control::Complete(person)) => return Ok(Ended::Completed(request, person)),
                     Some(Control::RollBack(person)) => return Ok(Ended::RolledBack(request, person)),
-                    None => {}
+                    None => listening = false,
                 },
                 () = tokio::time::sleep_until(wake) => {}
             }
             let now = Instant::now();
-            let round: Vec<usize> = (0..plan.checks.len()).filter(|i| due[*i] <= now).collect();
+            // Once the soak is covered, every check is probed again: the
+            // verdict rests on fresh probes, taken after the whole soak.
+            let soak_over = covered_before.saturating_add(millis(started.elapsed())) >= soak_ms;
+            let round: Vec<usize> = (0..plan.checks.len())
+                .filter(|i| soak_over || due[*i] <= now)
+                .collect();
             if round.is_empty() {
                 continue;
             }
@@ -216,6 +220,13 @@ impl Engine {
             });
             if let Some(why) = broken {
                 return Ok(Ended::Failed(request, why));
+            }
+            let proven = request
+                .verification
+                .as_ref()
+                .is_some_and(|v| v.covered_ms >= v.soak_ms && all_passing(v));
+            if proven {
+                return Ok(Ended::Proven(request));
             }
         }
     }
