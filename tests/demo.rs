@@ -29,7 +29,42 @@ fn the_demo_story_runs_end_to_end() {
         "✓ dev is locked after the rollback",
         "the chain is intact",
         "demo: every step did what the story says",
+        // Chapter 3's release is verified in staging.
+        "── 3. alice promotes dev to staging; carol (qa) approves with a reaction; the release is verified ──",
+        "verifying: ",
+        "✓ health: status 200",
+        "✓ R-4 is verified in staging",
+        "── 5. a faulty release reaches staging",
     ] {
+        assert!(stdout.contains(line), "`{line}` missing from:\n{stdout}");
+    }
+    // With Prometheus the faulty release fails its error rate and staging
+    // goes back to the verified release; without it the chapter says why
+    // it is skipped. CI installs Prometheus, so there it must have run.
+    let prometheus = gantry::sandbox::prometheus::find().is_some();
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    assert!(
+        prometheus || !ci,
+        "CI=true needs the `prometheus` binary on PATH (Debian's prometheus package)"
+    );
+    let chapter: &[&str] = if prometheus {
+        &[
+            "verified: 2 check(s) held for 8s",
+            "✗ error-rate: ",
+            "✓ the error-rate check failed on the faulty release",
+            "✓ staging went back to sha256:",
+            "the last verified release (R-4)",
+            "from the first failing probe to the rollback starting: ",
+            "✓ status says staging runs R-4, verified",
+        ]
+    } else {
+        &[
+            gantry::sandbox::stack::PROMETHEUS_MISSING,
+            "verified: 1 check(s) held for 8s",
+            "skipped: without Prometheus staging is verified by its health check only",
+        ]
+    };
+    for line in chapter {
         assert!(stdout.contains(line), "`{line}` missing from:\n{stdout}");
     }
     // The store is left behind and verifies with the real CLI.

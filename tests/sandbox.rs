@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use gantry::engine::{Conversation, Engine, Reply, State};
 use gantry::sandbox::github::FakeFault;
-use gantry::sandbox::stack::{SandboxOptions, SandboxServers};
+use gantry::sandbox::stack::{SandboxOptions, SandboxServers, Verification};
 use gantry::server::{router, Metrics, ServerState};
 use support::Harness;
 
@@ -393,6 +393,72 @@ async fn the_sandbox_prometheus_scrapes_the_apps_and_stops_with_its_owner() {
         drop(prometheus);
         let ready = reqwest::get(format!("{url}-/ready")).await;
         assert!(ready.is_err(), "{ready:?}");
+    })
+    .await;
+}
+
+/// The checks the written config gives staging, by name, on the real prober.
+async fn staging_checks(stack: &SandboxServers) -> Vec<(String, gantry::engine::Probed)> {
+    use gantry::engine::Prober as _;
+    let staging = stack
+        .config
+        .envs()
+        .iter()
+        .find(|e| e.name.as_str() == "staging")
+        .expect("the shipped config has staging");
+    let verify = staging.verify.as_ref().expect("staging is verified");
+    let probes = gantry::adapters::probe::Probes::from_config(&stack.config).unwrap();
+    let vars = gantry::engine::ports::ProbeVars {
+        app: "web".into(),
+        env: "staging".into(),
+        namespace: "staging".into(),
+    };
+    let mut seen = Vec::new();
+    for check in &verify.checks {
+        seen.push((check.name.clone(), probes.probe(check, &vars).await));
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_written_config_verifies_staging_on_the_apps_and_the_sandbox_prometheus() {
+    support::within(async {
+        let options = SandboxOptions::with_tick(Duration::from_millis(10)).verified();
+        assert!(
+            matches!(
+                &options.verification,
+                Verification::On {
+                    prometheus: Some(_)
+                }
+            ),
+            "the `prometheus` binary is on PATH (Debian's prometheus package; .ci/run installs it)"
+        );
+        let h = Harness::with_options("../../config/gantry.toml", options).await;
+        let prometheus = h.sandbox.prometheus.as_ref().expect("Prometheus runs");
+        let endpoints = gantry::sandbox::generated::read_endpoints(&h.sandbox.dir).unwrap();
+        assert_eq!(endpoints.prometheus.as_deref(), Some(prometheus.url()));
+        assert_eq!(endpoints.apps, Some(h.sandbox.apps.url()));
+        let seen = staging_checks(&h.sandbox).await;
+        let names: Vec<&str> = seen.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["health", "error-rate"]);
+        for (name, probed) in &seen {
+            assert!(probed.ok, "{name}: {}", probed.value);
+        }
+        assert_eq!(seen[1].1.value, "0 < 0.05");
+
+        // Without the binary, the sandbox runs without Prometheus and
+        // staging keeps its health check only.
+        let without = SandboxOptions {
+            verification: Verification::On { prometheus: None },
+            ..SandboxOptions::with_tick(Duration::from_millis(10))
+        };
+        let h = Harness::with_options("../../config/gantry.toml", without).await;
+        assert!(h.sandbox.prometheus.is_none());
+        assert!(h.sandbox.config.prometheus().is_empty());
+        let seen = staging_checks(&h.sandbox).await;
+        let names: Vec<&str> = seen.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["health"]);
+        assert!(seen[0].1.ok, "{}", seen[0].1.value);
     })
     .await;
 }

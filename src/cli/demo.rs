@@ -636,7 +636,10 @@ impl Story {
             } else {
                 "  ✎ edit ›"
             };
-            println!("{mark} {}", version.replace('\n', "\n           "));
+            println!(
+                "{mark} {}",
+                unescaped(version).replace('\n', "\n           ")
+            );
         }
         message.versions.len()
     }
@@ -696,6 +699,13 @@ fn expect(ok: bool, what: &str) -> Result<(), String> {
     } else {
         Err(format!("expected: {what}"))
     }
+}
+
+/// Slack's text as a person reads it (the API escapes `&`, `<` and `>`).
+fn unescaped(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
 }
 
 fn chapter(title: &str) {

@@ -208,8 +208,8 @@ fn free_port() -> Result<u16, String> {
         .map_err(|e| format!("cannot find a free port: {e}"))
 }
 
-/// Waits (bounded) for `/-/ready` to answer 200 and for the apps' target
-/// to have been scraped once (`up` is 1), so the first checks have data.
+/// Waits (bounded) for `/-/ready` to answer 200 and for the apps to have
+/// been scraped twice, so that the first `rate()` a check asks for has data.
 async fn ready(running: &SandboxPrometheus) -> Result<(), String> {
     let url = running.url();
     let http = reqwest::Client::builder()
@@ -217,7 +217,12 @@ async fn ready(running: &SandboxPrometheus) -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     let deadline = Instant::now() + READY_WITHIN;
-    let query = format!("{url}api/v1/query?query=up%7Bjob%3D%22{JOB}%22%7D");
+    let scrapes = format!("count_over_time(up{{job=\"{JOB}\"}}[1m])");
+    let query = reqwest::Url::parse_with_params(
+        &format!("{url}api/v1/query"),
+        [("query", scrapes.as_str())],
+    )
+    .map_err(|e| e.to_string())?;
     let mut seen = "no answer".to_owned();
     while Instant::now() < deadline {
         if running.has_exited() {
@@ -225,15 +230,10 @@ async fn ready(running: &SandboxPrometheus) -> Result<(), String> {
         }
         match http.get(format!("{url}-/ready")).send().await {
             Ok(answer) if answer.status().is_success() => {
-                let scraped = match http.get(&query).send().await {
-                    Ok(answer) => answer.text().await.unwrap_or_default(),
-                    Err(e) => e.to_string(),
-                };
-                // `{"status":"success","data":{"resultType":"vector","result":[{…,"value":[t,"1"]}]}}`
-                if scraped.contains("\"1\"]") {
+                if scraped(&http, query.clone()).await >= 2.0 {
                     return Ok(());
                 }
-                seen = "ready, the apps not scraped yet".to_owned();
+                seen = "ready, the apps not scraped twice yet".to_owned();
             }
             Ok(answer) => seen = format!("/-/ready answered {}", answer.status()),
             Err(e) => seen = e.to_string(),
@@ -243,6 +243,19 @@ async fn ready(running: &SandboxPrometheus) -> Result<(), String> {
     Err(format!("not ready within {READY_WITHIN:?}: {seen}"))
 }
 
+/// The value of an instant query's first sample; 0 without one.
+async fn scraped(http: &reqwest::Client, query: reqwest::Url) -> f64 {
+    let Ok(answer) = http.get(query).send().await else {
+        return 0.0;
+    };
+    let Ok(body) = answer.json::<serde_json::Value>().await else {
+        return 0.0;
+    };
+    body["data"]["result"][0]["value"][1]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
 #[cfg(test)]
 mod tests {
     #[test]

@@ -31,10 +31,12 @@ impl Story {
         }
         self.command("alice", "deploy bad-metrics to dev", State::Succeeded)
             .await?;
+        // Named with its app: Slack would take the same words at the same
+        // second for a retry of chapter 3's command.
         let r = self
             .command(
                 "alice",
-                "promote from dev to staging",
+                "promote web from dev to staging",
                 State::AwaitingApproval,
             )
             .await?;
