@@ -80,7 +80,10 @@ async fn ask(client: &reqwest::Client, server: &Server, rule: Rule<'_>) -> Probe
     };
     let status = resp.status().as_u16();
     match status {
-        401 => return fail("Prometheus: unauthorised (the bearer token was refused)".into()),
+        401 if server.token.is_some() => {
+            return fail("Prometheus: unauthorised (the bearer token was refused)".into())
+        }
+        401 => return fail("Prometheus: unauthorised (no bearer token is configured)".into()),
         403 => return fail("Prometheus: forbidden".into()),
         _ => {}
     }
@@ -162,10 +165,12 @@ fn judge(status: u16, body: &[u8], rule: Rule<'_>) -> Probed {
             }
             out
         }
-        Some(Data::Matrix(_)) => return fail(format!(
+        Some(Data::Matrix(_)) => {
+            return fail(format!(
             "query {} gives a range vector; use an instant vector or a scalar, e.g. rate(…[5m])",
             shown(rule.query)
-        )),
+        ))
+        }
         Some(Data::String(_)) => {
             return fail(format!(
                 "query {} gives a string, not a number",
