@@ -104,6 +104,8 @@ pub struct Engine {
     starts: Arc<throttle::Starts>,
     /// Releases verifying in this process, for `complete` and `rollback R-n`.
     soaks: Arc<soak::Soaks>,
+    /// What each request's progress message last said.
+    shown: Arc<progress::Shown>,
 }
 
 /// How many accepted commands run at once (see [`Engine::run_accepted`]).
@@ -129,6 +131,7 @@ impl Engine {
             running: Arc::new(tokio::sync::Semaphore::new(MAX_RUNNING)),
             starts: Arc::default(),
             soaks: Arc::default(),
+            shown: Arc::default(),
         }
     }
 

@@ -42,6 +42,11 @@ impl Engine {
     pub(super) async fn show_progress(&self, request: &Request, detail: Option<&str>) {
         let text = progress_text(request, detail, &self.approve_hint(request));
         let key = request.id.to_string();
+        if !self.shown.changes(request, &text) {
+            // The same words again (a verification round that saw what the
+            // last one did): no edit, which spares the platform's rate limit.
+            return;
+        }
         let asking = (request.state == State::AwaitingApproval).then_some(request.id);
         let stored = self.store.get_message(&key).ok().flatten();
         let notifier = &self.ports.notifier;
@@ -69,6 +74,8 @@ impl Engine {
             }
         };
         if let Err(e) = result {
+            // Not shown: the next edit must be sent even if it says the same.
+            self.shown.forget(request);
             let _ = self.audit(
                 "gantry",
                 "chat.failed",
@@ -248,5 +255,34 @@ fn approved_line(request: &Request) -> String {
         "approved by policy".into()
     } else {
         format!("approved by {}", approvers.join(", "))
+    }
+}
+
+/// The last text shown for each request still under way, so an edit that
+/// would change nothing is not sent.
+#[derive(Default)]
+pub(super) struct Shown {
+    texts: std::sync::Mutex<std::collections::HashMap<u64, String>>,
+}
+
+impl Shown {
+    /// Whether `text` differs from what `request` last showed; remembers it
+    /// while the request is under way.
+    fn changes(&self, request: &Request, text: &str) -> bool {
+        let mut texts = self.texts.lock().unwrap_or_else(|e| e.into_inner());
+        if request.state.is_terminal() {
+            return texts.remove(&request.id.0).as_deref() != Some(text);
+        }
+        if texts.get(&request.id.0).map(String::as_str) == Some(text) {
+            return false;
+        }
+        texts.insert(request.id.0, text.to_owned());
+        true
+    }
+
+    /// Forgets what `request` showed (its last edit did not arrive).
+    fn forget(&self, request: &Request) {
+        let mut texts = self.texts.lock().unwrap_or_else(|e| e.into_inner());
+        texts.remove(&request.id.0);
     }
 }

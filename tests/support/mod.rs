@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod prometheus;
 pub mod registry;
 
 use std::future::Future;

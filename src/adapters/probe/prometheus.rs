@@ -80,7 +80,10 @@ async fn ask(client: &reqwest::Client, server: &Server, rule: Rule<'_>) -> Probe
     };
     let status = resp.status().as_u16();
     match status {
-        401 => return fail("Prometheus: unauthorised (the bearer token was refused)".into()),
+        401 if server.token.is_some() => {
+            return fail("Prometheus: unauthorised (the bearer token was refused)".into())
+        }
+        401 => return fail("Prometheus: unauthorised (no bearer token is configured)".into()),
         403 => return fail("Prometheus: forbidden".into()),
         _ => {}
     }

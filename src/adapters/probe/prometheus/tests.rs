@@ -70,9 +70,8 @@ fn several_series_are_judged_by_the_worst() {
             r#"0.001 > 0 (worst of 3 series: {code="500"})"#.into()
         )
     );
-    assert_eq!(
-        judged(200, &body, rule(Comparison::Equal, 0.001)).0,
-        false,
+    assert!(
+        !judged(200, &body, rule(Comparison::Equal, 0.001)).0,
         "== needs every series equal"
     );
     assert!(judged(200, &body, rule(Comparison::NotEqual, 1.0)).0);
