@@ -200,22 +200,22 @@ fn compare(samples: &[(String, &str)], rule: Rule<'_>) -> Probed {
                 shown(rule.query)
             ));
         }
-        parsed.push((labels.as_str(), *text, value));
+        parsed.push((labels.as_str(), value));
     }
     let worst = match rule.comparison {
         Comparison::Less | Comparison::LessOrEqual => {
-            parsed.iter().max_by(|a, b| a.2.total_cmp(&b.2))
+            parsed.iter().max_by(|a, b| a.1.total_cmp(&b.1))
         }
         Comparison::Greater | Comparison::GreaterOrEqual => {
-            parsed.iter().min_by(|a, b| a.2.total_cmp(&b.2))
+            parsed.iter().min_by(|a, b| a.1.total_cmp(&b.1))
         }
         Comparison::Equal | Comparison::NotEqual => parsed
             .iter()
-            .find(|s| !rule.comparison.holds(s.2, rule.threshold))
+            .find(|s| !rule.comparison.holds(s.1, rule.threshold))
             .or(parsed.first()),
     };
     // `parsed` has as many entries as `samples`, which is not empty.
-    let Some((labels, text, value)) = worst else {
+    let Some((labels, value)) = worst else {
         return fail(format!("no series for query {}", shown(rule.query)));
     };
     let symbol = rule.comparison.symbol();
@@ -224,11 +224,30 @@ fn compare(samples: &[(String, &str)], rule: Rule<'_>) -> Probed {
     } else {
         String::new()
     };
-    let text = shown(text);
+    let text = readable(*value);
     if rule.comparison.holds(*value, rule.threshold) {
         pass(format!("{text} {symbol} {}{series}", rule.threshold))
     } else {
         fail(format!("{text}, needs {symbol} {}{series}", rule.threshold))
+    }
+}
+
+/// A value for people: four significant digits (`0.08393`, `1235`), as
+/// Prometheus's own graphs show them; infinities as `+Inf`/`-Inf`.
+fn readable(value: f64) -> String {
+    if value.is_infinite() {
+        return if value > 0.0 { "+Inf" } else { "-Inf" }.to_owned();
+    }
+    if value == 0.0 {
+        return "0".to_owned();
+    }
+    let magnitude = value.abs().log10().floor() as i32;
+    let decimals = (3 - magnitude).clamp(0, 12) as usize;
+    let text = format!("{value:.decimals$}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        text
     }
 }
 

@@ -174,3 +174,19 @@ fn server_text_is_escaped_and_cut() {
     assert!(value.contains("\\u{0007}"), "{value}");
     assert!(value.len() < 400, "{}", value.len());
 }
+
+#[test]
+fn values_are_shown_with_four_significant_digits() {
+    for (value, shown) in [
+        (0.010144342765203722, "0.01014"),
+        (0.2, "0.2"),
+        (0.001, "0.001"),
+        (1234.5678, "1235"),
+        (0.0, "0"),
+        (-0.5, "-0.5"),
+        (f64::INFINITY, "+Inf"),
+        (3.0, "3"),
+    ] {
+        assert_eq!(super::readable(value), shown, "{value}");
+    }
+}
