@@ -75,30 +75,36 @@ impl Grammar {
         if pull_request.is_some() {
             patterns.extend(&spec.pull_request_patterns);
         }
-        for pattern in &patterns {
-            for alt in pattern.alternatives.iter().filter(|a| fits(&a[1..], &words)) {
-                // Patterns never overlap, so this is the only one that fits.
-                if let Some((flag, column)) = flags.iter().find(|(f, _)| !pattern.flags.iter().any(|p| p == f))
-                {
-                    return Err(ParseError::BadValue {
-                        problem: format!("`--{flag}` does not go with `{}`", pattern.usage()),
-                        column: *column,
-                        usage: spec.usage(),
-                    });
-                }
-                let slots = fill(spec, &alt[1..], &words, vocabulary, self)?;
-                return build(name, slots, &flags, pull_request).ok_or_else(|| ParseError::Shape {
-                    problem: format!(
-                        "{} leaves a required slot unfilled (a grammar bug)",
-                        spec.file
-                    ),
-                    usage: spec.usage(),
-                });
-            }
+        // Patterns never overlap, so at most one alternative fits.
+        let fitting = patterns.iter().find_map(|p| {
+            p.alternatives
+                .iter()
+                .find(|a| fits(&a[1..], &words))
+                .map(|a| (p, a))
+        });
+        let Some((pattern, alt)) = fitting else {
+            let alternatives = patterns.iter().flat_map(|p| p.alternatives.iter());
+            return Err(ParseError::Shape {
+                problem: diagnose(alternatives.map(|a| &a[1..]), &words, first),
+                usage: spec.usage(),
+            });
+        };
+        if let Some((flag, column)) = flags
+            .iter()
+            .find(|(f, _)| !pattern.flags.iter().any(|p| p == f))
+        {
+            return Err(ParseError::BadValue {
+                problem: format!("`--{flag}` does not go with `{}`", pattern.usage()),
+                column: *column,
+                usage: spec.usage(),
+            });
         }
-        let alternatives = patterns.iter().flat_map(|p| p.alternatives.iter());
-        Err(ParseError::Shape {
-            problem: diagnose(alternatives.map(|a| &a[1..]), &words, first),
+        let slots = fill(spec, &alt[1..], &words, vocabulary, self)?;
+        build(name, slots, &flags, pull_request).ok_or_else(|| ParseError::Shape {
+            problem: format!(
+                "{} leaves a required slot unfilled (a grammar bug)",
+                spec.file
+            ),
             usage: spec.usage(),
         })
     }

@@ -227,7 +227,10 @@ fn grammar_errors_name_the_file() {
         "commands/rollback.toml",
         "command = \"rollback\"\nsummary = \"x\"\npatterns = [\"rollback {id} in {env}\"]\nhelp = \"x\"\n",
     );
-    check(&sources, "commands/rollback.toml: pattern `rollback {id} in {env}`");
+    check(
+        &sources,
+        "commands/rollback.toml: pattern `rollback {id} in {env}`",
+    );
 }
 
 /// Asks the real git whether it accepts `name` as a branch name.
