@@ -356,7 +356,13 @@ async fn a_complete_click_runs_as_the_clickers_command_on_its_own_requests_messa
         // which the engine refuses, in the channel, as staging is not verifying.
         let id = staging.id.to_string();
         let ack = chat
-            .press("UCAROL03", &staging_message, COMPLETE_ACTION, &id, "1795521601.1")
+            .press(
+                "UCAROL03",
+                &staging_message,
+                COMPLETE_ACTION,
+                &id,
+                "1795521601.1",
+            )
             .await;
         assert_eq!(ack.status, 200);
         let refusal = format!("refused: {id} is not verifying");
@@ -385,7 +391,13 @@ async fn a_complete_click_runs_as_the_clickers_command_on_its_own_requests_messa
 
         // The same button on dev's message is not ours: nothing is recorded.
         let ack = chat
-            .press("UCAROL03", &dev_message, COMPLETE_ACTION, &id, "1795521602.1")
+            .press(
+                "UCAROL03",
+                &dev_message,
+                COMPLETE_ACTION,
+                &id,
+                "1795521602.1",
+            )
             .await;
         assert_eq!(ack.status, 200);
         let addr = chat.addr;

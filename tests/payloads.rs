@@ -396,7 +396,10 @@ fn slack_complete_button_click_is_a_command_about_its_request() {
             },
         }
     );
-    assert_eq!(Control::Complete.command(RequestId(7)).to_string(), "complete R-7");
+    assert_eq!(
+        Control::Complete.command(RequestId(7)).to_string(),
+        "complete R-7"
+    );
     // A Roll back or Complete button always names its request.
     let payload = text("slack/block_actions.complete.json");
     for value in [r#""value": "R-x""#, r#""value": 7"#] {
@@ -649,7 +652,10 @@ fn discord_rollback_button_click_is_a_command_about_its_request() {
             },
         }
     );
-    assert_eq!(Control::RollBack.command(RequestId(7)).to_string(), "rollback R-7");
+    assert_eq!(
+        Control::RollBack.command(RequestId(7)).to_string(),
+        "rollback R-7"
+    );
 }
 
 #[test]

@@ -196,7 +196,10 @@ fn interaction(settings: &Settings, payload: &Value) -> Result<Inbound, Rejected
         Click::Reaction(reaction) => return Ok(on_message(delivery, who, channel, ts, reaction)),
         Click::Control(control) => control,
     };
-    let Some(request) = action["value"].as_str().and_then(|v| v.parse::<RequestId>().ok()) else {
+    let Some(request) = action["value"]
+        .as_str()
+        .and_then(|v| v.parse::<RequestId>().ok())
+    else {
         return Err(Rejected::Ignored("ignored"));
     };
     Ok(Inbound {

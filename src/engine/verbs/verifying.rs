@@ -37,7 +37,10 @@ impl Engine {
             return Ok(Reply::text(format!("there is no request {id}")));
         };
         if request.state != State::Verifying {
-            return Ok(Reply::refused_for(&request, format!("{id} is not verifying")));
+            return Ok(Reply::refused_for(
+                &request,
+                format!("{id} is not verifying"),
+            ));
         }
         Ok(Reply::refused_for(
             &request,
