@@ -9,6 +9,10 @@ pub mod slack {
     pub const APPROVE_ACTION: &str = "gantry_approve";
     /// Action id of the Deny button.
     pub const DENY_ACTION: &str = "gantry_deny";
+    /// Action id of the Roll back button on a verifying request's message.
+    pub const ROLLBACK_ACTION: &str = "gantry_rollback";
+    /// Action id of the Complete button on a verifying request's message.
+    pub const COMPLETE_ACTION: &str = "gantry_complete";
 
     /// Escapes text for Slack so that it cannot mention anyone or form
     /// links: `&`, `<` and `>` become entities, as Slack's formatting rules
@@ -26,6 +30,10 @@ pub mod discord {
     pub const APPROVE_BUTTON: &str = "gantry_approve";
     /// Custom id prefix of the Deny button: `gantry_deny:R-7`.
     pub const DENY_BUTTON: &str = "gantry_deny";
+    /// Custom id prefix of the Roll back button: `gantry_rollback:R-7`.
+    pub const ROLLBACK_BUTTON: &str = "gantry_rollback";
+    /// Custom id prefix of the Complete button: `gantry_complete:R-7`.
+    pub const COMPLETE_BUTTON: &str = "gantry_complete";
     /// The application command Gantry registers in each guild.
     pub const COMMAND: &str = "gantry";
     /// Its one string option, the command text.

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use gantry::adapters::slack::APPROVE_ACTION;
+use gantry::adapters::slack::{APPROVE_ACTION, COMPLETE_ACTION};
 use gantry::config::Secret;
 use gantry::engine::{Request, State};
 use gantry::sandbox::slack::FakeSlack;
@@ -106,10 +106,24 @@ impl Chat {
     }
 
     async fn click(&self, user: &str, ts: &str, value: &str) -> Answer {
+        self.press(user, ts, APPROVE_ACTION, value, "1795521601.1")
+            .await
+    }
+
+    /// A click on button `action` (valued `value`) of message `ts`; the
+    /// trigger and `action_ts` make its delivery id.
+    async fn press(
+        &self,
+        user: &str,
+        ts: &str,
+        action: &str,
+        value: &str,
+        action_ts: &str,
+    ) -> Answer {
         let payload = json!({
             "type": "block_actions", "trigger_id": format!("trigger-{user}"), "team": { "id": TEAM }, "user": { "id": user },
             "channel": { "id": "C0DEPLOYS" }, "message": { "ts": ts },
-            "actions": [{ "action_id": APPROVE_ACTION, "value": value, "type": "button", "action_ts": "1795521601.1" }]
+            "actions": [{ "action_id": action, "value": value, "type": "button", "action_ts": action_ts }]
         });
         let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
         self.post(
@@ -323,6 +337,83 @@ async fn a_refused_approval_by_slash_command_is_answered_in_the_channel() {
             answered.versions
         );
         assert_eq!(chat.h.request(request.id).state, State::AwaitingApproval);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_complete_click_runs_as_the_clickers_command_on_its_own_requests_message_only() {
+    support::within(async {
+        let chat = start().await;
+        chat.command("UALICE01", "deploy main to dev").await;
+        let dev = chat.newest_reaches(State::Succeeded).await;
+        let dev_message = chat.message_about("to dev");
+        chat.command("UALICE01", "deploy main to staging").await;
+        let staging = chat.newest_reaches(State::AwaitingApproval).await;
+        let staging_message = chat.message_about("to staging");
+
+        // carol clicks Complete on staging's message: `complete R-2` from her,
+        // which the engine refuses, in the channel, as staging is not verifying.
+        let id = staging.id.to_string();
+        let ack = chat
+            .press(
+                "UCAROL03",
+                &staging_message,
+                COMPLETE_ACTION,
+                &id,
+                "1795521601.1",
+            )
+            .await;
+        assert_eq!(ack.status, 200);
+        let refusal = format!("refused: {id} is not verifying (it is awaiting approval)");
+        let answered = || {
+            chat.slack
+                .messages()
+                .into_iter()
+                .find(|m| m.versions[0] == refusal)
+        };
+        support::until("the engine's answer is posted in the channel", || {
+            answered().is_some()
+        })
+        .await;
+        assert_eq!(answered().unwrap().channel, "C0DEPLOYS");
+        assert_eq!(chat.h.actions("complete"), ["command.received"]);
+        let received = chat
+            .h
+            .store
+            .list(&gantry::store::ListFilter::default())
+            .unwrap()
+            .into_iter()
+            .find(|e| e.action == "command.received" && e.subject == "complete")
+            .unwrap();
+        assert_eq!(received.actor, "carol");
+        assert_eq!(received.details["text"], format!("complete {id}"));
+
+        // The same button on dev's message is not ours: nothing is recorded.
+        let ack = chat
+            .press(
+                "UCAROL03",
+                &dev_message,
+                COMPLETE_ACTION,
+                &id,
+                "1795521602.1",
+            )
+            .await;
+        assert_eq!(ack.status, 200);
+        let addr = chat.addr;
+        let metrics = tokio::task::spawn_blocking(move || send(addr, "GET", "/metrics", &[], b""))
+            .await
+            .unwrap();
+        assert!(
+            metrics
+                .body
+                .contains(r#"route="/slack/interactions",outcome="ignored"} 1"#),
+            "{}",
+            metrics.body
+        );
+        assert_eq!(chat.h.actions("complete"), ["command.received"]);
+        assert_eq!(chat.h.request(staging.id).state, State::AwaitingApproval);
+        assert_eq!(chat.h.request(dev.id).state, State::Succeeded);
     })
     .await;
 }

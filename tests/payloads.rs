@@ -11,7 +11,9 @@ use serde_json::Value;
 
 use gantry::config::Config;
 use gantry::engine::{Platform, Reaction};
-use gantry::inbound::{discord, github, slack, Answer, CommandText, Inbound, Rejected, What, Who};
+use gantry::inbound::{
+    discord, github, slack, Answer, CommandText, Control, Inbound, Rejected, What, Who,
+};
 use gantry::names::RequestId;
 
 fn path(file: &str) -> PathBuf {
@@ -101,6 +103,12 @@ enum Said {
         reaction: Reaction,
         button: Option<RequestId>,
     },
+    Control {
+        who: String,
+        message: String,
+        control: Control,
+        request: RequestId,
+    },
     Review {
         who: String,
         commit: String,
@@ -143,6 +151,17 @@ fn seen(inbound: Inbound) -> Seen {
                 message,
                 reaction,
                 button,
+            },
+            What::Control {
+                who,
+                message,
+                control,
+                request,
+            } => Said::Control {
+                who: who.to_string(),
+                message,
+                control,
+                request,
             },
             What::Review { who, commit } => Said::Review {
                 who: who.to_string(),
@@ -353,6 +372,44 @@ fn slack_approve_button_click() {
             },
         }
     );
+}
+
+#[test]
+fn slack_complete_button_click_is_a_command_about_its_request() {
+    let form = interaction_form(&text("slack/block_actions.complete.json"));
+    let inbound = slack::interaction_form(&slack_settings(), form.as_bytes()).expect("decodes");
+    assert_eq!(
+        seen(inbound),
+        Seen {
+            delivery: Some(
+                "slack-action:12321423423.333649436676.d8c1bb837935619ccad0f624c448ffb3:1548426417.840180"
+                    .into()
+            ),
+            platform: Platform::Slack,
+            channel: "CBR2V3XEX".into(),
+            answer: Answered::InBand,
+            what: Said::Control {
+                who: ALICE_SLACK.into(),
+                message: "1548261231.000200".into(),
+                control: Control::Complete,
+                request: RequestId(7),
+            },
+        }
+    );
+    assert_eq!(
+        Control::Complete.command(RequestId(7)).to_string(),
+        "complete R-7"
+    );
+    // A Roll back or Complete button always names its request.
+    let payload = text("slack/block_actions.complete.json");
+    for value in [r#""value": "R-x""#, r#""value": 7"#] {
+        let form = interaction_form(&payload.replace(r#""value": "R-7""#, value));
+        assert_eq!(
+            rejected(slack::interaction_form(&slack_settings(), form.as_bytes())),
+            Rejected::Ignored("ignored"),
+            "{value}"
+        );
+    }
 }
 
 #[test]
@@ -568,6 +625,36 @@ fn discord_approve_button_click() {
                 button: Some(RequestId(7)),
             },
         }
+    );
+}
+
+#[test]
+fn discord_rollback_button_click_is_a_command_about_its_request() {
+    let decoded = discord::interaction(
+        &discord_settings(),
+        &bytes("discord/interaction.message_component.rollback.json"),
+    );
+    let Ok(discord::Decoded::Button(inbound)) = decoded else {
+        panic!("a button");
+    };
+    assert_eq!(
+        seen(inbound),
+        Seen {
+            delivery: Some("discord:786008729715212339".into()),
+            platform: Platform::Discord,
+            channel: "645027906669510667".into(),
+            answer: Answered::InBand,
+            what: Said::Control {
+                who: ALICE_DISCORD.into(),
+                message: "334385199974967042".into(),
+                control: Control::RollBack,
+                request: RequestId(7),
+            },
+        }
+    );
+    assert_eq!(
+        Control::RollBack.command(RequestId(7)).to_string(),
+        "rollback R-7"
     );
 }
 

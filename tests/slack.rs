@@ -4,7 +4,7 @@ mod support;
 
 use gantry::adapters::slack::{SlackNotifier, APPROVE_ACTION, DENY_ACTION};
 use gantry::config::Secret;
-use gantry::engine::ports::{Notifier, PortError};
+use gantry::engine::ports::{Buttons, Notifier, PortError};
 use gantry::engine::Conversation;
 use gantry::names::RequestId;
 use gantry::sandbox::slack::FakeSlack;
@@ -25,7 +25,7 @@ async fn posts_edits_and_reacts_with_buttons_only_while_asking() {
             .post_asking(
                 &deploys(),
                 "R-7 needs approval <!channel> & co",
-                RequestId(7),
+                Buttons::Approval(RequestId(7)),
             )
             .await
             .unwrap();

@@ -1,6 +1,7 @@
 //! Snapshots of what people read: Gantry's replies to commands, a deploy's
 //! progress message through its states, and the messages it renders with
-//! Approve and Deny on Slack (Block Kit) and Discord (components).
+//! Approve and Deny, or Roll back and Complete, on Slack (Block Kit) and
+//! Discord (components).
 //!
 //! Everything here is deterministic: the clock is the harness's fixed one,
 //! request ids count from R-1 in a fresh store, and the sandbox's commits
@@ -10,10 +11,10 @@
 
 mod support;
 
-use gantry::adapters::discord::{approval_buttons, gantry_command};
+use gantry::adapters::discord::{approval_buttons, gantry_command, verifying_buttons};
 use gantry::adapters::slack::SlackNotifier;
 use gantry::config::Secret;
-use gantry::engine::ports::Notifier;
+use gantry::engine::ports::{Buttons, Notifier};
 use gantry::engine::{Conversation, Platform, State};
 use gantry::names::RequestId;
 use gantry::sandbox::slack::FakeSlack;
@@ -201,13 +202,27 @@ async fn slack_notifier_escapes_and_renders_blocks() {
             .post_asking(
                 &deploys,
                 "R-7 deploy <main> & co to prod, asked by <!channel>",
-                RequestId(7),
+                Buttons::Approval(RequestId(7)),
             )
             .await
             .unwrap();
         let message = &fake.messages()[0];
         insta::assert_snapshot!(
             "slack_blocks_escaped",
+            serde_json::to_string_pretty(&message.blocks).unwrap()
+        );
+        // Verifying: Roll back (danger) and Complete (primary), valued R-7.
+        slack
+            .post_asking(
+                &deploys,
+                "R-7 verifying web in prod",
+                Buttons::Verifying(RequestId(7)),
+            )
+            .await
+            .unwrap();
+        let message = &fake.messages()[1];
+        insta::assert_snapshot!(
+            "slack_verifying_blocks",
             serde_json::to_string_pretty(&message.blocks).unwrap()
         );
     })
@@ -219,6 +234,10 @@ fn discord_components_and_command() {
     insta::assert_snapshot!(
         "discord_approval_buttons",
         serde_json::to_string_pretty(&approval_buttons(RequestId(7))).unwrap()
+    );
+    insta::assert_snapshot!(
+        "discord_verifying_buttons",
+        serde_json::to_string_pretty(&verifying_buttons(RequestId(7))).unwrap()
     );
     insta::assert_snapshot!(
         "discord_gantry_command",

@@ -310,3 +310,52 @@ async fn a_restart_in_the_middle_resumes_the_checks_with_the_time_left() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn rollback_r_n_stops_a_soak_and_complete_takes_the_right_person() {
+    within(async {
+        let health = Health::start().await;
+        let (h, _dir) = harness(&health, "30s").await;
+        let (id, task) = verifying(&h, "deploy main to dev").await;
+        // dev asks for no approvals: completing early takes its requester
+        // or an admin; bob is neither.
+        let refused = h.say("console:bob", &format!("complete {id}")).await;
+        assert!(refused.is_refused(), "{}", refused.text);
+        assert!(
+            refused
+                .text
+                .contains(&format!("only alice or an admin may complete {id}")),
+            "{}",
+            refused.text
+        );
+        let refused = h.say("console:bob", &format!("rollback {id}")).await;
+        assert!(refused.is_refused(), "{}", refused.text);
+        assert!(
+            refused.text.contains("may not roll back"),
+            "{}",
+            refused.text
+        );
+        // erin, an admin, rolls it back: nothing is verified, so the release
+        // before it goes back; there is none, and the request says so.
+        let answer = h.say("console:erin", &format!("rollback {id}")).await;
+        assert!(!answer.is_refused(), "{}", answer.text);
+        assert!(answer.text.contains("rolling it back"), "{}", answer.text);
+        task.await.expect("the deploy ends");
+        let ended = h.request(id);
+        assert_eq!(ended.state, State::Failed, "{:?}", ended.note);
+        let note = ended.note.unwrap_or_default();
+        assert!(
+            note.contains("erin rolled it back during its verification"),
+            "{note}"
+        );
+        assert!(note.contains("nothing ran before it"), "{note}");
+        let late = h.say("console:erin", &format!("complete {id}")).await;
+        assert!(
+            late.text
+                .contains(&format!("{id} is not verifying (it is failed)")),
+            "{}",
+            late.text
+        );
+    })
+    .await;
+}

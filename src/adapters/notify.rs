@@ -6,9 +6,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::engine::ports::{MessageRef, Notifier, PortError};
+use crate::engine::ports::{Buttons, MessageRef, Notifier, PortError};
 use crate::engine::{Conversation, Platform};
-use crate::names::RequestId;
 
 /// Routes every call by `conversation.platform`.
 #[derive(Default, Clone)]
@@ -53,10 +52,10 @@ impl Notifier for ByPlatform {
         &self,
         conversation: &Conversation,
         text: &str,
-        request: RequestId,
+        buttons: Buttons,
     ) -> Result<MessageRef, PortError> {
         self.route(conversation)?
-            .post_asking(conversation, text, request)
+            .post_asking(conversation, text, buttons)
             .await
     }
 
@@ -64,10 +63,10 @@ impl Notifier for ByPlatform {
         &self,
         message: &MessageRef,
         text: &str,
-        asking: Option<RequestId>,
+        buttons: Buttons,
     ) -> Result<(), PortError> {
         self.route(&message.conversation)?
-            .edit_asking(message, text, asking)
+            .edit_asking(message, text, buttons)
             .await
     }
 

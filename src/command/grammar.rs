@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use serde::Deserialize;
 
 use super::pattern::{overlaps, Element, Pattern, SlotKind};
-use super::{slot_rules, CommandName, SlotNeed};
+use super::{slot_rules, CommandName, SlotNeed, SlotShape};
 
 /// The grammar files shipped in `commands/`, compiled in.
 pub const BUILTIN_SOURCES: &[(&str, &str)] = &[
@@ -68,6 +68,10 @@ pub const BUILTIN_SOURCES: &[(&str, &str)] = &[
     (
         "commands/teardown.toml",
         include_str!("../../commands/teardown.toml"),
+    ),
+    (
+        "commands/complete.toml",
+        include_str!("../../commands/complete.toml"),
     ),
     (
         "commands/help.toml",
@@ -307,43 +311,21 @@ fn compile_file(file: &str, text: &str) -> Result<CommandSpec, GrammarError> {
 }
 
 /// Checks that a pattern starts with its command's name, fills every slot
-/// the command needs with the right kind, and declares no others.
+/// of one of the command's shapes with the right kind, and declares no others.
 fn check_slots(name: CommandName, pattern: &Pattern, in_pull_request: bool) -> Result<(), String> {
-    let rules = slot_rules(name);
     let src = &pattern.source;
     for alt in &pattern.alternatives {
         match alt.first() {
             Some(Element::Word(w)) if w == name.as_str() => {}
             _ => return Err(format!("pattern `{src}` must start with `{name}`")),
         }
-        for element in alt {
-            if let Element::Slot { name: slot, kind } = element {
-                match rules.iter().find(|r| r.0 == slot) {
-                    Some(&(_, want, _)) if want == *kind => {}
-                    Some(&(_, want, _)) => {
-                        return Err(format!(
-                            "pattern `{src}`: slot `{slot}` must be a {}",
-                            want.name()
-                        ))
-                    }
-                    None => return Err(format!("pattern `{src}`: `{name}` has no slot `{slot}`")),
-                }
-            }
-        }
-        for &(slot, _, need) in rules {
-            let present = alt
-                .iter()
-                .any(|e| matches!(e, Element::Slot { name, .. } if name == slot));
-            let may_miss = match need {
-                SlotNeed::Optional => true,
-                SlotNeed::Required => false,
-                SlotNeed::PullRequestHead => in_pull_request,
-            };
-            if !present && !may_miss {
-                return Err(format!(
-                    "pattern `{src}` lacks the required slot `{{{slot}}}`"
-                ));
-            }
+        // The first shape's complaint is the one reported when none fits.
+        let mut checks = slot_rules(name)
+            .iter()
+            .map(|shape| check_shape(name, src, alt, shape, in_pull_request));
+        let first = checks.next().unwrap_or(Ok(()));
+        if first.is_err() && !checks.any(|c| c.is_ok()) {
+            return first;
         }
     }
     let allowed = super::flag_rules(name);
@@ -367,6 +349,46 @@ fn check_slots(name: CommandName, pattern: &Pattern, in_pull_request: bool) -> R
         return Err(format!(
             "pattern `{src}`: a `{{reason}}` tail cannot be combined with flags"
         ));
+    }
+    Ok(())
+}
+
+/// Checks one alternative against one shape of its command's slots.
+fn check_shape(
+    name: CommandName,
+    src: &str,
+    alt: &[Element],
+    rules: SlotShape,
+    in_pull_request: bool,
+) -> Result<(), String> {
+    for element in alt {
+        if let Element::Slot { name: slot, kind } = element {
+            match rules.iter().find(|r| r.0 == slot) {
+                Some(&(_, want, _)) if want == *kind => {}
+                Some(&(_, want, _)) => {
+                    return Err(format!(
+                        "pattern `{src}`: slot `{slot}` must be a {}",
+                        want.name()
+                    ))
+                }
+                None => return Err(format!("pattern `{src}`: `{name}` has no slot `{slot}`")),
+            }
+        }
+    }
+    for &(slot, _, need) in rules {
+        let present = alt
+            .iter()
+            .any(|e| matches!(e, Element::Slot { name, .. } if name == slot));
+        let may_miss = match need {
+            SlotNeed::Optional => true,
+            SlotNeed::Required => false,
+            SlotNeed::PullRequestHead => in_pull_request,
+        };
+        if !present && !may_miss {
+            return Err(format!(
+                "pattern `{src}` lacks the required slot `{{{slot}}}`"
+            ));
+        }
     }
     Ok(())
 }

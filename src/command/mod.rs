@@ -93,6 +93,8 @@ pub enum CommandName {
     Deny,
     /// Cancel one's own request.
     Cancel,
+    /// End a release's verification early, as verified.
+    Complete,
     /// Lock an environment by hand.
     Lock,
     /// Release a lock.
@@ -113,7 +115,7 @@ pub enum CommandName {
 
 impl CommandName {
     /// Every command, in help order.
-    pub const ALL: [CommandName; 15] = [
+    pub const ALL: [CommandName; 16] = [
         CommandName::Deploy,
         CommandName::Promote,
         CommandName::Rollback,
@@ -121,6 +123,7 @@ impl CommandName {
         CommandName::Approve,
         CommandName::Deny,
         CommandName::Cancel,
+        CommandName::Complete,
         CommandName::Lock,
         CommandName::Unlock,
         CommandName::Status,
@@ -141,6 +144,7 @@ impl CommandName {
             CommandName::Approve => "approve",
             CommandName::Deny => "deny",
             CommandName::Cancel => "cancel",
+            CommandName::Complete => "complete",
             CommandName::Lock => "lock",
             CommandName::Unlock => "unlock",
             CommandName::Status => "status",
@@ -180,36 +184,46 @@ pub enum SlotNeed {
     PullRequestHead,
 }
 
-/// The slots each command's patterns fill: (slot name, kind, need).
-pub fn slot_rules(name: CommandName) -> &'static [(&'static str, SlotKind, SlotNeed)] {
+/// One way a pattern may fill a command's slots: (slot name, kind, need).
+pub type SlotShape = &'static [(&'static str, SlotKind, SlotNeed)];
+
+/// The shapes each command's patterns take: every pattern alternative
+/// fills the slots of one of them. Most commands have one shape; `rollback`
+/// names either an environment or a verifying request.
+pub fn slot_rules(name: CommandName) -> &'static [SlotShape] {
     use SlotKind as K;
     use SlotNeed::*;
     match name {
-        CommandName::Deploy => &[
+        CommandName::Deploy => &[&[
             ("ref", K::Ref, PullRequestHead),
             ("app", K::App, Optional),
             ("env", K::Env, Required),
-        ],
-        CommandName::Promote => &[
+        ]],
+        CommandName::Promote => &[&[
             ("app", K::App, Optional),
             ("from", K::Env, Required),
             ("to", K::Env, Required),
-        ],
+        ]],
         CommandName::Rollback => &[
-            ("app", K::App, Optional),
-            ("env", K::Env, Required),
-            ("target", K::Target, Optional),
+            &[
+                ("app", K::App, Optional),
+                ("env", K::Env, Required),
+                ("target", K::Target, Optional),
+            ],
+            &[("id", K::Id, Required)],
         ],
-        CommandName::Build => &[("ref", K::Ref, PullRequestHead), ("app", K::App, Optional)],
-        CommandName::Approve | CommandName::Cancel => &[("id", K::Id, Required)],
-        CommandName::Deny => &[("id", K::Id, Required), ("reason", K::Reason, Optional)],
-        CommandName::Lock => &[("env", K::Env, Required), ("reason", K::Reason, Optional)],
-        CommandName::Unlock => &[("env", K::Env, Required)],
-        CommandName::Status => &[("env", K::Env, Optional)],
-        CommandName::History => &[("env", K::Env, Required), ("limit", K::N, Optional)],
-        CommandName::Envs | CommandName::Whoami => &[],
-        CommandName::Teardown => &[("branch", K::Branch, Required)],
-        CommandName::Help => &[("topic", K::Topic, Optional)],
+        CommandName::Build => &[&[("ref", K::Ref, PullRequestHead), ("app", K::App, Optional)]],
+        CommandName::Approve | CommandName::Cancel | CommandName::Complete => {
+            &[&[("id", K::Id, Required)]]
+        }
+        CommandName::Deny => &[&[("id", K::Id, Required), ("reason", K::Reason, Optional)]],
+        CommandName::Lock => &[&[("env", K::Env, Required), ("reason", K::Reason, Optional)]],
+        CommandName::Unlock => &[&[("env", K::Env, Required)]],
+        CommandName::Status => &[&[("env", K::Env, Optional)]],
+        CommandName::History => &[&[("env", K::Env, Required), ("limit", K::N, Optional)]],
+        CommandName::Envs | CommandName::Whoami => &[&[]],
+        CommandName::Teardown => &[&[("branch", K::Branch, Required)]],
+        CommandName::Help => &[&[("topic", K::Topic, Optional)]],
     }
 }
 
@@ -221,6 +235,7 @@ pub fn flag_rules(name: CommandName) -> &'static [&'static str] {
         | CommandName::Approve
         | CommandName::Deny
         | CommandName::Cancel
+        | CommandName::Complete
         | CommandName::Lock
         | CommandName::Unlock
         | CommandName::Status
@@ -291,6 +306,13 @@ pub enum Command {
         #[serde(skip_serializing_if = "is_false")]
         dry_run: bool,
     },
+    /// `rollback <request-id>`: stop a verifying request and put back the
+    /// last verified release. Serialized as `rollback`, with an `id`.
+    #[serde(rename = "rollback")]
+    RollbackRequest {
+        /// The verifying request.
+        id: RequestId,
+    },
     /// `build <ref> [of <app>]`
     Build {
         /// What to build.
@@ -316,6 +338,11 @@ pub enum Command {
     /// `cancel <request-id>`
     Cancel {
         /// The request cancelled.
+        id: RequestId,
+    },
+    /// `complete <request-id>`: end a verification early, as verified.
+    Complete {
+        /// The verifying request.
         id: RequestId,
     },
     /// `lock <env> [<reason>]`
@@ -368,11 +395,12 @@ impl Command {
         match self {
             Command::Deploy { .. } => CommandName::Deploy,
             Command::Promote { .. } => CommandName::Promote,
-            Command::Rollback { .. } => CommandName::Rollback,
+            Command::Rollback { .. } | Command::RollbackRequest { .. } => CommandName::Rollback,
             Command::Build { .. } => CommandName::Build,
             Command::Approve { .. } => CommandName::Approve,
             Command::Deny { .. } => CommandName::Deny,
             Command::Cancel { .. } => CommandName::Cancel,
+            Command::Complete { .. } => CommandName::Complete,
             Command::Lock { .. } => CommandName::Lock,
             Command::Unlock { .. } => CommandName::Unlock,
             Command::Status { .. } => CommandName::Status,
@@ -451,6 +479,7 @@ impl fmt::Display for Command {
                 }
                 dry(f, *dry_run)
             }
+            Command::RollbackRequest { id } => write!(f, "rollback {id}"),
             Command::Build { reference, app } => {
                 write!(f, "build {reference}")?;
                 optional(f, " of ", app.as_ref().map(|a| a as &dyn fmt::Display))
@@ -469,6 +498,7 @@ impl fmt::Display for Command {
                 )
             }
             Command::Cancel { id } => write!(f, "cancel {id}"),
+            Command::Complete { id } => write!(f, "complete {id}"),
             Command::Lock { env, reason } => {
                 write!(f, "lock {env}")?;
                 optional(

@@ -75,31 +75,49 @@ impl Grammar {
         if pull_request.is_some() {
             patterns.extend(&spec.pull_request_patterns);
         }
-        let alternatives = patterns.iter().flat_map(|p| p.alternatives.iter());
-        for alt in alternatives.clone() {
-            if fits(&alt[1..], &words) {
-                let slots = fill(spec, &alt[1..], &words, vocabulary, self)?;
-                return build(name, slots, &flags, pull_request).ok_or_else(|| ParseError::Shape {
-                    problem: format!(
-                        "{} leaves a required slot unfilled (a grammar bug)",
-                        spec.file
-                    ),
-                    usage: spec.usage(),
-                });
-            }
+        // Patterns never overlap, so at most one alternative fits.
+        let fitting = patterns.iter().find_map(|p| {
+            p.alternatives
+                .iter()
+                .find(|a| fits(&a[1..], &words))
+                .map(|a| (p, a))
+        });
+        let Some((pattern, alt)) = fitting else {
+            let alternatives = patterns.iter().flat_map(|p| p.alternatives.iter());
+            return Err(ParseError::Shape {
+                problem: diagnose(alternatives.map(|a| &a[1..]), &words, first),
+                usage: spec.usage(),
+            });
+        };
+        if let Some((flag, column)) = flags
+            .iter()
+            .find(|(f, _)| !pattern.flags.iter().any(|p| p == f))
+        {
+            return Err(ParseError::BadValue {
+                problem: format!("`--{flag}` does not go with `{}`", pattern.usage()),
+                column: *column,
+                usage: spec.usage(),
+            });
         }
-        Err(ParseError::Shape {
-            problem: diagnose(alternatives.map(|a| &a[1..]), &words, first),
+        let slots = fill(spec, &alt[1..], &words, vocabulary, self)?;
+        build(name, slots, &flags, pull_request).ok_or_else(|| ParseError::Shape {
+            problem: format!(
+                "{} leaves a required slot unfilled (a grammar bug)",
+                spec.file
+            ),
             usage: spec.usage(),
         })
     }
 }
 
+/// A flag given, without its `--`, and its column.
+type Flag<'a> = (&'a str, usize);
+
 /// Takes flags out of the words; refuses undeclared or repeated ones.
 fn split_flags<'t, 'a>(
     spec: &CommandSpec,
     tokens: &'t [Token<'a>],
-) -> Result<(Vec<&'a str>, Vec<&'t Token<'a>>), ParseError> {
+) -> Result<(Vec<Flag<'a>>, Vec<&'t Token<'a>>), ParseError> {
     let mut flags = Vec::new();
     let mut words = Vec::new();
     for token in tokens {
@@ -117,23 +135,33 @@ fn split_flags<'t, 'a>(
         if !spec.flags().any(|f| f == flag) {
             return Err(unknown());
         }
-        if flags.contains(&flag) {
+        if flags.iter().any(|(f, _)| *f == flag) {
             return Err(ParseError::BadValue {
                 problem: format!("`--{flag}` is given twice"),
                 column: token.column,
                 usage: spec.usage(),
             });
         }
-        flags.push(flag);
+        flags.push((flag, token.column));
     }
     Ok((flags, words))
 }
 
+/// Whether a word may stand for an element. A request id slot takes only
+/// words shaped like one (`R-…`; the digits are checked when it is filled),
+/// so that `rollback R-7` and `rollback prod` find different patterns.
 fn element_fits(element: &Element, token: &Token<'_>) -> bool {
     match element {
         Element::Word(w) => !token.quoted && token.text.eq_ignore_ascii_case(w),
+        Element::Slot {
+            kind: SlotKind::Id, ..
+        } => looks_like_id(token.text),
         Element::Slot { .. } => true,
     }
+}
+
+fn looks_like_id(text: &str) -> bool {
+    text.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("R-"))
 }
 
 fn is_tail(element: &Element) -> bool {
@@ -190,12 +218,20 @@ fn diagnose<'e>(
             describe(element),
             shown(previous.text)
         ),
-        (Some(element), Some(token)) => format!(
-            "expected {} at column {}, found `{}`",
-            describe(element),
-            token.column,
-            shown(token.text)
-        ),
+        (Some(element), Some(token)) => {
+            let hint = match element {
+                Element::Slot {
+                    kind: SlotKind::Id, ..
+                } => "; request ids look like R-42",
+                _ => "",
+            };
+            format!(
+                "expected {} at column {}, found `{}`{hint}",
+                describe(element),
+                token.column,
+                shown(token.text)
+            )
+        }
         (None, Some(token)) => format!(
             "unexpected `{}` at column {}",
             shown(token.text),
@@ -333,11 +369,11 @@ fn target(text: &str) -> Result<RollbackTarget, String> {
 fn build(
     name: CommandName,
     slots: Vec<(String, Value)>,
-    flags: &[&str],
+    flags: &[Flag<'_>],
     pull_request: Option<u64>,
 ) -> Option<Command> {
     let mut slots = Slots(slots);
-    let dry_run = flags.contains(&"dry-run");
+    let dry_run = flags.iter().any(|(f, _)| *f == "dry-run");
     let head = pull_request.map(GitRef::PullRequest);
     Some(match name {
         CommandName::Deploy => Command::Deploy {
@@ -352,11 +388,14 @@ fn build(
             to: slots.env("to")?,
             dry_run,
         },
-        CommandName::Rollback => Command::Rollback {
-            app: slots.app("app"),
-            env: slots.env("env")?,
-            target: slots.target("target"),
-            dry_run,
+        CommandName::Rollback => match slots.id("id") {
+            Some(id) => Command::RollbackRequest { id },
+            None => Command::Rollback {
+                app: slots.app("app"),
+                env: slots.env("env")?,
+                target: slots.target("target"),
+                dry_run,
+            },
         },
         CommandName::Build => Command::Build {
             reference: slots.git_ref("ref").or(head)?,
@@ -370,6 +409,9 @@ fn build(
             reason: slots.text("reason"),
         },
         CommandName::Cancel => Command::Cancel {
+            id: slots.id("id")?,
+        },
+        CommandName::Complete => Command::Complete {
             id: slots.id("id")?,
         },
         CommandName::Lock => Command::Lock {

@@ -222,6 +222,15 @@ fn grammar_errors_name_the_file() {
         "command = \"lock\"\nsummary = \"x\"\npatterns = [\"unlock {env}\"]\nhelp = \"x\"\n",
     );
     check(&sources, "must start with `lock`");
+    // A pattern fills the slots of one shape, not a mix of two.
+    sources[2] = (
+        "commands/rollback.toml",
+        "command = \"rollback\"\nsummary = \"x\"\npatterns = [\"rollback {id} in {env}\"]\nhelp = \"x\"\n",
+    );
+    check(
+        &sources,
+        "commands/rollback.toml: pattern `rollback {id} in {env}`",
+    );
 }
 
 /// Asks the real git whether it accepts `name` as a branch name.
@@ -271,6 +280,8 @@ proptest! {
             Command::Deny { id: crate::names::RequestId(id), reason: reason.clone() },
             Command::Lock { env: env.clone(), reason },
             Command::Promote { app, from: env.clone(), to: env, dry_run },
+            Command::RollbackRequest { id: crate::names::RequestId(id) },
+            Command::Complete { id: crate::names::RequestId(id) },
         ];
         for command in commands {
             prop_assert_eq!(parse(&command.to_string()), Ok(command.clone()), "{}", command);

@@ -186,6 +186,10 @@ impl Engine {
             (Command::Approve { id }, Some(p)) => self.approve(p, identity, *id).await,
             (Command::Deny { id, reason }, Some(p)) => self.deny(p, *id, reason.as_deref()).await,
             (Command::Cancel { id }, Some(p)) => self.cancel(p, *id).await,
+            (Command::Complete { id }, Some(p)) => self.complete_verifying(p, identity, *id).await,
+            (Command::RollbackRequest { id }, Some(p)) => {
+                self.roll_back_verifying(p, identity, *id).await
+            }
             (Command::Lock { env, reason }, Some(p)) => {
                 self.lock(p, command, env, reason.as_deref())
             }
@@ -246,6 +250,8 @@ fn command_env(command: &Command) -> Option<String> {
         | Command::Approve { .. }
         | Command::Deny { .. }
         | Command::Cancel { .. }
+        | Command::Complete { .. }
+        | Command::RollbackRequest { .. }
         | Command::Envs
         | Command::Whoami
         | Command::Teardown { .. }

@@ -36,7 +36,7 @@ mod testing;
 use std::sync::Arc;
 
 pub use dispatch::Accepted;
-pub use ports::{Cluster, Forge, Notifier, PortError, Probed, Prober, Registry};
+pub use ports::{Buttons, Cluster, Forge, Notifier, PortError, Probed, Prober, Registry};
 pub use readiness::{Check, PROBE_TIMEOUT};
 pub use reply::{Outcome, Reply};
 pub use soak::Control;

@@ -317,6 +317,17 @@ pub struct MessageRef {
     pub id: String,
 }
 
+/// The buttons a progress message carries, each for its request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Buttons {
+    /// None.
+    None,
+    /// Approve and Deny, while the request waits for approval.
+    Approval(RequestId),
+    /// Roll back and Complete, while the request's release is verified.
+    Verifying(RequestId),
+}
+
 /// The chat platforms.
 #[async_trait]
 pub trait Notifier: Send + Sync {
@@ -326,26 +337,26 @@ pub trait Notifier: Send + Sync {
     async fn edit(&self, message: &MessageRef, text: &str) -> Result<(), PortError>;
     /// Adds a reaction to a message.
     async fn react(&self, message: &MessageRef, emoji: &str) -> Result<(), PortError>;
-    /// Posts a message that asks for approval of `request`. Platforms with
-    /// buttons add Approve and Deny; by default it is a plain post.
+    /// Posts a message with `buttons`, on platforms that have buttons; by
+    /// default it is a plain post.
     async fn post_asking(
         &self,
         conversation: &Conversation,
         text: &str,
-        request: RequestId,
+        buttons: Buttons,
     ) -> Result<MessageRef, PortError> {
-        let _ = request;
+        let _ = buttons;
         self.post(conversation, text).await
     }
-    /// Replaces a message's text, with approval buttons for `asking` or,
-    /// when it is `None`, without any. By default it is a plain edit.
+    /// Replaces a message's text and its buttons with `buttons` (none for
+    /// [`Buttons::None`]). By default it is a plain edit.
     async fn edit_asking(
         &self,
         message: &MessageRef,
         text: &str,
-        asking: Option<RequestId>,
+        buttons: Buttons,
     ) -> Result<(), PortError> {
-        let _ = asking;
+        let _ = buttons;
         self.edit(message, text).await
     }
     /// Whether each chat platform behind it answers with Gantry's

@@ -1,6 +1,6 @@
 //! The one progress message per request, posted once and edited in place.
 
-use super::ports::MessageRef;
+use super::ports::{Buttons, MessageRef};
 use super::reply::Reply;
 use super::state::{Action, Request, State};
 use super::Engine;
@@ -47,7 +47,7 @@ impl Engine {
             // last one did): no edit, which spares the platform's rate limit.
             return;
         }
-        let asking = (request.state == State::AwaitingApproval).then_some(request.id);
+        let buttons = buttons_for(request);
         let stored = self.store.get_message(&key).ok().flatten();
         let notifier = &self.ports.notifier;
         let result = match stored {
@@ -56,12 +56,16 @@ impl Engine {
                     conversation: request.conversation.clone(),
                     id: m.message_id,
                 };
-                notifier.edit_asking(&message, &text, asking).await
+                notifier.edit_asking(&message, &text, buttons).await
             }
             None => {
-                let posted = match asking {
-                    Some(id) => notifier.post_asking(&request.conversation, &text, id).await,
-                    None => notifier.post(&request.conversation, &text).await,
+                let posted = match buttons {
+                    Buttons::None => notifier.post(&request.conversation, &text).await,
+                    _ => {
+                        notifier
+                            .post_asking(&request.conversation, &text, buttons)
+                            .await
+                    }
                 };
                 match posted {
                     Ok(posted) => self.remember_message(request, &posted.id).map_err(|e| {
@@ -138,6 +142,15 @@ impl Engine {
             .ok()
             .flatten()?;
         owner.message_id.parse().ok()
+    }
+}
+
+/// The buttons a request's progress message carries in its state.
+pub(super) fn buttons_for(request: &Request) -> Buttons {
+    match request.state {
+        State::AwaitingApproval => Buttons::Approval(request.id),
+        State::Verifying => Buttons::Verifying(request.id),
+        _ => Buttons::None,
     }
 }
 

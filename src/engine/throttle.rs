@@ -51,6 +51,8 @@ pub fn starts_work(command: &Command) -> bool {
         Command::Approve { .. }
         | Command::Deny { .. }
         | Command::Cancel { .. }
+        | Command::Complete { .. }
+        | Command::RollbackRequest { .. }
         | Command::Lock { .. }
         | Command::Unlock { .. }
         | Command::Status { .. }

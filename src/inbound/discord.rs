@@ -4,7 +4,9 @@
 //!   application command (type 2) carries the command in its `text`
 //!   option; an Approve or Deny button click (type 3, `custom_id`
 //!   `gantry_approve:R-7`) counts like a reaction, on the request the
-//!   button was rendered for. De-duplicated by the interaction id.
+//!   button was rendered for; a Roll back or Complete click
+//!   (`gantry_rollback:R-7`, `gantry_complete:R-7`) runs as `rollback R-7`
+//!   or `complete R-7` from the clicker. De-duplicated by the interaction id.
 //! - Gateway dispatches: `MESSAGE_REACTION_ADD` of the approve emoji
 //!   approves, of the deny emoji denies; `MESSAGE_REACTION_REMOVE` of the
 //!   approve emoji withdraws. The gateway delivers each dispatch once per
@@ -17,8 +19,10 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{unique_keys, Answer, CommandText, Inbound, Rejected, What, Who};
-use crate::chat::discord::{APPROVE_BUTTON, COMMAND, DENY_BUTTON, TEXT_OPTION};
+use super::{unique_keys, Answer, Click, CommandText, Control, Inbound, Rejected, What, Who};
+use crate::chat::discord::{
+    APPROVE_BUTTON, COMMAND, COMPLETE_BUTTON, DENY_BUTTON, ROLLBACK_BUTTON, TEXT_OPTION,
+};
 use crate::engine::{Conversation, Platform, Reaction};
 use crate::names::{Identity, RequestId};
 
@@ -146,9 +150,11 @@ pub fn interaction(settings: &Settings, bytes: &[u8]) -> Result<Decoded, Rejecte
         }
         3 => {
             let custom_id = interaction.data["custom_id"].as_str().unwrap_or_default();
-            let (reaction, id) = match custom_id.split_once(':') {
-                Some((APPROVE_BUTTON, id)) => (Reaction::Approve, id),
-                Some((DENY_BUTTON, id)) => (Reaction::Deny, id),
+            let (click, id) = match custom_id.split_once(':') {
+                Some((APPROVE_BUTTON, id)) => (Click::Reaction(Reaction::Approve), id),
+                Some((DENY_BUTTON, id)) => (Click::Reaction(Reaction::Deny), id),
+                Some((ROLLBACK_BUTTON, id)) => (Click::Control(Control::RollBack), id),
+                Some((COMPLETE_BUTTON, id)) => (Click::Control(Control::Complete), id),
                 _ => {
                     return Err(Rejected::Told(
                         "ignored",
@@ -165,16 +171,26 @@ pub fn interaction(settings: &Settings, bytes: &[u8]) -> Result<Decoded, Rejecte
             let Some(message) = interaction.message["id"].as_str() else {
                 return Err(Rejected::Malformed("no message".into()));
             };
+            let message = message.to_owned();
+            let what = match click {
+                Click::Reaction(reaction) => What::Reaction {
+                    who,
+                    message,
+                    reaction,
+                    button: Some(id),
+                },
+                Click::Control(control) => What::Control {
+                    who,
+                    message,
+                    control,
+                    request: id,
+                },
+            };
             Ok(Decoded::Button(Inbound {
                 delivery,
                 place,
                 answer: Answer::InBand,
-                what: What::Reaction {
-                    who,
-                    message: message.to_owned(),
-                    reaction,
-                    button: Some(id),
-                },
+                what,
             }))
         }
         _ => Err(Rejected::Malformed("unsupported interaction type".into())),

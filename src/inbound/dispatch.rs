@@ -62,6 +62,19 @@ pub async fn dispatch(front: &Front, inbound: Inbound) -> Dispatch {
         } => once(engine, delivery, || {
             react(engine, place, who, message, reaction, button)
         }),
+        What::Control {
+            who,
+            message,
+            control,
+            request,
+        } => {
+            if let Some(refused) = not_ours(engine, &place, &message, request) {
+                return refused;
+            }
+            // The canonical text parses back to the same command.
+            let text = CommandText::Typed(control.command(request).to_string());
+            command(front, delivery, place, answer, Who::Known(who), text).await
+        }
         What::Review { who, commit } => once(engine, delivery, || {
             pulls::review(engine, place, who, &commit)
         }),
@@ -220,6 +233,23 @@ fn refuse(
     }
 }
 
+/// A refusal unless `message` in `place` is request `id`'s own message:
+/// a button rendered for one request does nothing on another's.
+fn not_ours(
+    engine: &Engine,
+    place: &Conversation,
+    message: &str,
+    id: RequestId,
+) -> Option<Dispatch> {
+    let owner = engine.request_for_message(place.platform, &place.channel, message);
+    (owner != Some(id)).then(|| {
+        Dispatch::answer(Dispatched::Refused(
+            Refusal::NotOurs,
+            "this button is not on a request's message".into(),
+        ))
+    })
+}
+
 /// A reaction or a button on a message: counted by the engine; a
 /// refusal is said in the conversation (a reaction has no other way to be
 /// answered).
@@ -231,14 +261,8 @@ fn react(
     reaction: Reaction,
     button: Option<RequestId>,
 ) -> Dispatch {
-    if let Some(id) = button {
-        let owner = engine.request_for_message(place.platform, &place.channel, &message);
-        if owner != Some(id) {
-            return Dispatch::answer(Dispatched::Refused(
-                Refusal::NotOurs,
-                "this button is not on a request's message".into(),
-            ));
-        }
+    if let Some(refused) = button.and_then(|id| not_ours(engine, &place, &message, id)) {
+        return refused;
     }
     let engine = engine.clone();
     let work = async move {

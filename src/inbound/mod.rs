@@ -94,6 +94,19 @@ pub enum What {
         /// message's request.
         button: Option<RequestId>,
     },
+    /// A button that stands for a command about its request, clicked: run
+    /// as if the clicker had typed the command, once the button is found
+    /// on that request's message.
+    Control {
+        /// Who clicked.
+        who: Identity,
+        /// The platform's id of the message the button is on.
+        message: String,
+        /// Which button.
+        control: Control,
+        /// The request it was rendered for.
+        request: RequestId,
+    },
     /// An approving review of `commit` on the pull request in `place`.
     Review {
         /// The reviewer.
@@ -110,6 +123,33 @@ pub enum What {
         /// Its head branch.
         head: String,
     },
+}
+
+/// The buttons of a verifying request's message, each a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Roll back: `rollback R-7`.
+    RollBack,
+    /// Complete: `complete R-7`.
+    Complete,
+}
+
+impl Control {
+    /// The command a click on the button for `request` means.
+    pub fn command(self, request: RequestId) -> Command {
+        match self {
+            Control::RollBack => Command::RollbackRequest { id: request },
+            Control::Complete => Command::Complete { id: request },
+        }
+    }
+}
+
+/// What a click on one of Gantry's buttons means, for the decoders.
+enum Click {
+    /// Approve or Deny: counted like a reaction.
+    Reaction(Reaction),
+    /// Roll back or Complete: a command.
+    Control(Control),
 }
 
 /// Who sent a command.

@@ -8,9 +8,11 @@
 //!   reaction approves, of the deny reaction denies, `reaction_removed` of
 //!   the approve reaction withdraws; de-duplicated by `event_id` (Slack
 //!   retries with the same id). `url_verification` is a handshake.
-//! - Interactivity (`block_actions`): the Approve and Deny buttons;
-//!   de-duplicated by `trigger_id` and `action_ts`. Over HTTP it is a form
-//!   whose one `payload` field holds the JSON.
+//! - Interactivity (`block_actions`): the Approve and Deny buttons, and
+//!   Roll back and Complete, whose `value` is the request id and which run
+//!   as `rollback R-7` / `complete R-7` from the clicker; de-duplicated by
+//!   `trigger_id` and `action_ts`. Over HTTP it is a form whose one
+//!   `payload` field holds the JSON.
 //! - Socket Mode envelopes: `{type, envelope_id, payload}` whose payload is
 //!   one of the above.
 //!
@@ -19,10 +21,10 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{unique_keys, Answer, CommandText, Inbound, Rejected, What, Who};
-use crate::chat::slack::{APPROVE_ACTION, DENY_ACTION};
+use super::{unique_keys, Answer, Click, CommandText, Control, Inbound, Rejected, What, Who};
+use crate::chat::slack::{APPROVE_ACTION, COMPLETE_ACTION, DENY_ACTION, ROLLBACK_ACTION};
 use crate::engine::{Conversation, Platform, Reaction};
-use crate::names::Identity;
+use crate::names::{Identity, RequestId};
 
 /// What decoding Slack needs from config.
 #[derive(Debug, Clone)]
@@ -170,9 +172,11 @@ fn interaction(settings: &Settings, payload: &Value) -> Result<Inbound, Rejected
         return Err(Rejected::Forbidden(UNKNOWN_TEAM.into()));
     }
     let action = &payload["actions"][0];
-    let reaction = match action["action_id"].as_str() {
-        Some(APPROVE_ACTION) => Reaction::Approve,
-        Some(DENY_ACTION) => Reaction::Deny,
+    let click = match action["action_id"].as_str() {
+        Some(APPROVE_ACTION) => Click::Reaction(Reaction::Approve),
+        Some(DENY_ACTION) => Click::Reaction(Reaction::Deny),
+        Some(ROLLBACK_ACTION) => Click::Control(Control::RollBack),
+        Some(COMPLETE_ACTION) => Click::Control(Control::Complete),
         _ => return Err(Rejected::Ignored("ignored")),
     };
     let (Some(channel), Some(ts)) = (
@@ -188,7 +192,27 @@ fn interaction(settings: &Settings, payload: &Value) -> Result<Inbound, Rejected
         payload["trigger_id"].as_str().unwrap_or_default(),
         action["action_ts"].as_str().unwrap_or_default()
     );
-    Ok(on_message(delivery, who, channel, ts, reaction))
+    let control = match click {
+        Click::Reaction(reaction) => return Ok(on_message(delivery, who, channel, ts, reaction)),
+        Click::Control(control) => control,
+    };
+    let Some(request) = action["value"]
+        .as_str()
+        .and_then(|v| v.parse::<RequestId>().ok())
+    else {
+        return Err(Rejected::Ignored("ignored"));
+    };
+    Ok(Inbound {
+        delivery: Some(delivery),
+        place: conversation(channel.to_owned()),
+        answer: Answer::InBand,
+        what: What::Control {
+            who,
+            message: ts.to_owned(),
+            control,
+            request,
+        },
+    })
 }
 
 /// A reaction or click by `who` on message `ts` in `channel`.

@@ -104,6 +104,8 @@ pub fn decide(
         Command::Approve { .. }
         | Command::Deny { .. }
         | Command::Cancel { .. }
+        | Command::Complete { .. }
+        | Command::RollbackRequest { .. }
         | Command::History { .. } => allow(),
         Command::Deploy { reference, env, .. } => match env_of(config, env.as_str()) {
             Ok(env) => deploy_like(person, env, config, facts, now, Some(reference), None),

@@ -34,12 +34,13 @@ use serenity::http::{Http, HttpError};
 
 use crate::adapters::retry::{self, Policy, Verdict};
 use crate::config::Secret;
-use crate::engine::ports::{MessageRef, Notifier, PortError};
+use crate::engine::ports::{Buttons, MessageRef, Notifier, PortError};
 use crate::engine::Conversation;
 use crate::names::RequestId;
 
 pub use crate::chat::discord::{
-    escape as discord_escape, APPROVE_BUTTON, COMMAND, DENY_BUTTON, TEXT_OPTION,
+    escape as discord_escape, APPROVE_BUTTON, COMMAND, COMPLETE_BUTTON, DENY_BUTTON,
+    ROLLBACK_BUTTON, TEXT_OPTION,
 };
 /// Discord's base URL, which serenity's routes start with.
 pub const DISCORD_URL: &str = "https://discord.com";
@@ -90,6 +91,27 @@ pub fn approval_buttons(request: RequestId) -> Vec<CreateActionRow> {
             .label("Deny")
             .style(ButtonStyle::Danger),
     ])]
+}
+
+/// The action row with Roll back and Complete for a verifying `request`.
+pub fn verifying_buttons(request: RequestId) -> Vec<CreateActionRow> {
+    vec![CreateActionRow::Buttons(vec![
+        CreateButton::new(format!("{ROLLBACK_BUTTON}:{request}"))
+            .label("Roll back")
+            .style(ButtonStyle::Danger),
+        CreateButton::new(format!("{COMPLETE_BUTTON}:{request}"))
+            .label("Complete")
+            .style(ButtonStyle::Primary),
+    ])]
+}
+
+/// The components for `buttons`: no rows for [`Buttons::None`].
+pub fn components(buttons: Buttons) -> Vec<CreateActionRow> {
+    match buttons {
+        Buttons::None => Vec::new(),
+        Buttons::Approval(request) => approval_buttons(request),
+        Buttons::Verifying(request) => verifying_buttons(request),
+    }
 }
 
 /// The `/gantry` command with its required `text` option.
@@ -261,14 +283,14 @@ impl DiscordNotifier {
         &self,
         conversation: &Conversation,
         text: &str,
-        asking: Option<RequestId>,
+        buttons: Buttons,
     ) -> Result<MessageRef, PortError> {
         let channel = ChannelId::new(nonzero_text(&conversation.channel, "channel")?);
         let mut message = CreateMessage::new()
             .content(content(text))
             .allowed_mentions(no_mentions());
-        if let Some(id) = asking {
-            message = message.components(approval_buttons(id));
+        if buttons != Buttons::None {
+            message = message.components(components(buttons));
         }
         let posted = self
             .call("create message", || {
@@ -334,11 +356,11 @@ fn port_error(what: &str, error: &serenity::Error) -> PortError {
 #[async_trait]
 impl Notifier for DiscordNotifier {
     async fn post(&self, conversation: &Conversation, text: &str) -> Result<MessageRef, PortError> {
-        self.post_with(conversation, text, None).await
+        self.post_with(conversation, text, Buttons::None).await
     }
 
     async fn edit(&self, message: &MessageRef, text: &str) -> Result<(), PortError> {
-        self.edit_asking(message, text, None).await
+        self.edit_asking(message, text, Buttons::None).await
     }
 
     /// `GET /gateway/bot`: Discord answers and the bot token is good.
@@ -366,24 +388,24 @@ impl Notifier for DiscordNotifier {
         &self,
         conversation: &Conversation,
         text: &str,
-        request: RequestId,
+        buttons: Buttons,
     ) -> Result<MessageRef, PortError> {
-        self.post_with(conversation, text, Some(request)).await
+        self.post_with(conversation, text, buttons).await
     }
 
     async fn edit_asking(
         &self,
         message: &MessageRef,
         text: &str,
-        asking: Option<RequestId>,
+        buttons: Buttons,
     ) -> Result<(), PortError> {
         let channel = ChannelId::new(nonzero_text(&message.conversation.channel, "channel")?);
         let id = MessageId::new(nonzero_text(&message.id, "message")?);
-        // No buttons once the request no longer waits for approval.
+        // An empty list removes the buttons a message had.
         let edit = EditMessage::new()
             .content(content(text))
             .allowed_mentions(no_mentions())
-            .components(asking.map(approval_buttons).unwrap_or_default());
+            .components(components(buttons));
         let key = format!("{}/{}", message.conversation.channel, message.id);
         self.coalesced(&key, || async {
             self.call("edit message", || {

@@ -19,9 +19,8 @@ use slack_morphism::prelude::*;
 use crate::adapters::retry::{self, Policy, Verdict};
 use crate::chat::slack::escape as slack_escape;
 use crate::config::Secret;
-use crate::engine::ports::{MessageRef, Notifier, PortError};
+use crate::engine::ports::{Buttons, MessageRef, Notifier, PortError};
 use crate::engine::Conversation;
-use crate::names::RequestId;
 
 /// The retry policy unless replaced: 3 attempts, waits from 1 s (a `429`
 /// without `Retry-After`), a `Retry-After` of up to 30 s.
@@ -34,7 +33,7 @@ const POLICY: Policy = Policy {
 /// Timeout of one call.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub use crate::chat::slack::{APPROVE_ACTION, DENY_ACTION};
+pub use crate::chat::slack::{APPROVE_ACTION, COMPLETE_ACTION, DENY_ACTION, ROLLBACK_ACTION};
 
 /// What a Slack connector must be for the notifier.
 pub trait Connector: SlackClientHttpConnector + Send + Sync + 'static {}
@@ -160,11 +159,27 @@ fn port_error(what: &str, error: SlackClientError) -> PortError {
     }
 }
 
-fn content(text: &str, asking: Option<RequestId>) -> SlackMessageContent {
+/// A message's text and, for `buttons`, a section with an actions block
+/// (no blocks at all for [`Buttons::None`], which removes earlier buttons).
+fn content(text: &str, buttons: Buttons) -> SlackMessageContent {
     let text = slack_escape(text);
     let content = SlackMessageContent::new().with_text(text.clone());
-    let Some(id) = asking else {
-        return content.with_blocks(vec![]);
+    let (id, [first, second]) = match buttons {
+        Buttons::None => return content.with_blocks(vec![]),
+        Buttons::Approval(id) => (
+            id,
+            [
+                ("Approve", APPROVE_ACTION, SlackBlockButtonStyle::Primary),
+                ("Deny", DENY_ACTION, SlackBlockButtonStyle::Danger),
+            ],
+        ),
+        Buttons::Verifying(id) => (
+            id,
+            [
+                ("Roll back", ROLLBACK_ACTION, SlackBlockButtonStyle::Danger),
+                ("Complete", COMPLETE_ACTION, SlackBlockButtonStyle::Primary),
+            ],
+        ),
     };
     let button =
         |label: &str, action: &str, style: SlackBlockButtonStyle| -> SlackActionBlockElement {
@@ -179,8 +194,8 @@ fn content(text: &str, asking: Option<RequestId>) -> SlackMessageContent {
             .with_text(SlackBlockText::Plain(SlackBlockPlainText::new(text)))
             .into(),
         SlackActionsBlock::new(vec![
-            button("Approve", APPROVE_ACTION, SlackBlockButtonStyle::Primary),
-            button("Deny", DENY_ACTION, SlackBlockButtonStyle::Danger),
+            button(first.0, first.1, first.2),
+            button(second.0, second.1, second.2),
         ])
         .into(),
     ];
@@ -190,11 +205,11 @@ fn content(text: &str, asking: Option<RequestId>) -> SlackMessageContent {
 #[async_trait]
 impl<C: Connector> Notifier for SlackNotifier<C> {
     async fn post(&self, conversation: &Conversation, text: &str) -> Result<MessageRef, PortError> {
-        self.post_with(conversation, text, None).await
+        self.post_with(conversation, text, Buttons::None).await
     }
 
     async fn edit(&self, message: &MessageRef, text: &str) -> Result<(), PortError> {
-        self.edit_asking(message, text, None).await
+        self.edit_asking(message, text, Buttons::None).await
     }
 
     async fn react(&self, message: &MessageRef, emoji: &str) -> Result<(), PortError> {
@@ -212,20 +227,20 @@ impl<C: Connector> Notifier for SlackNotifier<C> {
         &self,
         conversation: &Conversation,
         text: &str,
-        request: RequestId,
+        buttons: Buttons,
     ) -> Result<MessageRef, PortError> {
-        self.post_with(conversation, text, Some(request)).await
+        self.post_with(conversation, text, buttons).await
     }
 
     async fn edit_asking(
         &self,
         message: &MessageRef,
         text: &str,
-        asking: Option<RequestId>,
+        buttons: Buttons,
     ) -> Result<(), PortError> {
         let request = SlackApiChatUpdateRequest::new(
             message.conversation.channel.clone().into(),
-            content(text, asking),
+            content(text, buttons),
             message.id.clone().into(),
         );
         let done: Result<_, PortError> =
@@ -250,11 +265,11 @@ impl<C: Connector> SlackNotifier<C> {
         &self,
         conversation: &Conversation,
         text: &str,
-        asking: Option<RequestId>,
+        buttons: Buttons,
     ) -> Result<MessageRef, PortError> {
         let request = SlackApiChatPostMessageRequest::new(
             conversation.channel.clone().into(),
-            content(text, asking),
+            content(text, buttons),
         );
         let posted: Result<_, PortError> =
             with_retries!(self, "chat.postMessage", |s| s.chat_post_message(&request));

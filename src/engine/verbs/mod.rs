@@ -11,3 +11,4 @@ pub(super) mod promote;
 pub(super) mod queries;
 pub(super) mod rollback;
 pub(super) mod teardown;
+pub(super) mod verifying;
