@@ -34,7 +34,7 @@ fn the_demo_story_runs_end_to_end() {
         "verifying: ",
         "✓ health: status 200",
         "✓ R-4 is verified in staging",
-        "── 5. a faulty release reaches staging",
+        "── 5. staging verifies every release",
     ] {
         assert!(stdout.contains(line), "`{line}` missing from:\n{stdout}");
     }
@@ -54,6 +54,9 @@ fn the_demo_story_runs_end_to_end() {
             "✓ the error-rate check failed on the faulty release",
             "✓ staging went back to sha256:",
             "the last verified release (R-4)",
+            "not verified: carol completed it early",
+            "✓ R-7 went ahead without being verified",
+            "✓ it skipped R-7, the release just before it, which was not verified",
             "from the first failing probe to the rollback starting: ",
             "✓ status says staging runs R-4, verified",
         ]

@@ -340,7 +340,10 @@ impl Story {
     }
 
     async fn post(&self, path: &str, content_type: &str, body: String) -> Result<String, String> {
-        let ts = self.clock.load(Ordering::SeqCst);
+        // Each post a second after the one before: Slack tells a new command
+        // from a retry by its signed timestamp, and the story says some
+        // commands twice.
+        let ts = self.clock.fetch_add(1, Ordering::SeqCst) + 1;
         let answer = self
             .http
             .post(format!("{}{path}", self.base))

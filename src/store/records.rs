@@ -8,6 +8,9 @@ use super::{be_u64, decode, encode, io, Store, StoreError};
 /// The `meta` key of the last request id handed out.
 const LAST_REQUEST_ID: &str = "last_request_id";
 
+/// The `meta` key of the last sequence number given to a release going live.
+const RELEASE_SEQ: &str = "release_seq";
+
 /// The `meta` key set once every release before it is in the `releases` tree.
 const RELEASES_INDEXED: &str = "releases_indexed";
 
@@ -37,7 +40,7 @@ pub struct MessageRef {
     pub message_id: String,
 }
 
-/// `app NUL env NUL id` (big-endian); names never hold NUL.
+/// `app NUL env NUL seq` (big-endian); names never hold NUL.
 fn release_key(app: &str, env: &str, id: Option<u64>) -> Vec<u8> {
     let mut key = Vec::with_capacity(app.len() + env.len() + 10);
     key.extend_from_slice(app.as_bytes());
@@ -93,26 +96,41 @@ impl Store {
             .transpose()
     }
 
-    /// Notes that request `id` is a release of `app` in `env`, so
-    /// [`Self::release_ids`] finds it without reading every request. Written
-    /// before the request record that makes it one, so a crash between the
-    /// two leaves an entry the reader skips, never a missing one.
+    /// Notes that request `id`'s release went live for `app` in `env` (a
+    /// deploy that succeeded, or an earlier release put back by a
+    /// rollback), so [`Self::release_ids`] finds it without reading every
+    /// request. Written before the request record that makes it so: a crash
+    /// between the two leaves an entry the reader skips, never a missing one.
     pub fn put_release(&self, app: &str, env: &str, id: u64) -> Result<(), StoreError> {
+        let seq = self
+            .inner
+            .meta
+            .update_and_fetch(RELEASE_SEQ, |old| {
+                let last = old.and_then(be_u64).unwrap_or(0);
+                Some(last.saturating_add(1).to_be_bytes().to_vec())
+            })
+            .map_err(|e| io("write", "meta", &e))?
+            .as_deref()
+            .and_then(be_u64)
+            .unwrap_or(0);
         self.inner
             .releases
-            .insert(release_key(app, env, Some(id)), &[])
+            .insert(release_key(app, env, Some(seq)), &id.to_be_bytes())
             .map(drop)
             .map_err(|e| io("write", "releases", &e))
     }
 
-    /// The ids noted by [`Self::put_release`] for `app` in `env`, newest first.
+    /// The releases noted by [`Self::put_release`] for `app` in `env`, the
+    /// one that went live last first, each once.
     pub fn release_ids(&self, app: &str, env: &str) -> Result<Vec<u64>, StoreError> {
         let prefix = release_key(app, env, None);
-        let mut ids = Vec::new();
+        let mut ids: Vec<u64> = Vec::new();
         for entry in self.inner.releases.scan_prefix(&prefix).rev() {
-            let (key, _) = entry.map_err(|e| io("read", "releases", &e))?;
-            if let Some(id) = key.get(prefix.len()..).and_then(be_u64) {
-                ids.push(id);
+            let (_, value) = entry.map_err(|e| io("read", "releases", &e))?;
+            if let Some(id) = be_u64(&value) {
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
             }
         }
         Ok(ids)
@@ -302,7 +320,7 @@ mod tests {
     }
 
     #[test]
-    fn releases_are_listed_newest_first_for_exactly_their_app_and_environment() {
+    fn releases_are_listed_by_when_they_went_live_for_exactly_their_app_and_environment() {
         let (_dir, store) = store();
         assert!(!store.releases_indexed().unwrap());
         for (app, env, id) in [
@@ -315,6 +333,9 @@ mod tests {
             store.put_release(app, env, id).unwrap();
         }
         assert_eq!(store.release_ids("web", "dev").unwrap(), vec![260, 12, 3]);
+        // A rollback puts 3 back: it went live last.
+        store.put_release("web", "dev", 3).unwrap();
+        assert_eq!(store.release_ids("web", "dev").unwrap(), vec![3, 260, 12]);
         assert_eq!(store.release_ids("web", "dev2").unwrap(), vec![5]);
         assert_eq!(store.release_ids("api", "dev").unwrap(), vec![7]);
         assert!(store.release_ids("we", "b").unwrap().is_empty());

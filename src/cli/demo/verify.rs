@@ -1,6 +1,7 @@
-//! The demo's verification chapter: a faulty release reaches staging by
-//! promotion, its error rate fails the soak, and Gantry rolls staging back
-//! to the last verified release.
+//! The demo's verification chapter: a release reaches staging and is
+//! completed early (it goes ahead, not verified); then a faulty release
+//! reaches staging by promotion, its error rate fails the soak, and Gantry
+//! rolls staging back to the last verified release, past the unverified one.
 
 use std::time::{Duration, Instant};
 
@@ -18,10 +19,11 @@ struct Timeline {
 }
 
 impl Story {
-    /// (a) is `verified`, chapter 3's release; (c) `bad-metrics` fails its
-    /// error-rate check and staging goes back to (a).
+    /// (a) is `verified`, chapter 3's release; (b) `main` reaches staging
+    /// and carol completes it early; (c) `bad-metrics` fails its error-rate
+    /// check and staging goes back to (a), not to (b).
     pub(super) async fn faulty_release(&mut self, verified: &Request) -> Result<(), String> {
-        chapter("5. a faulty release reaches staging: its error rate fails the soak and Gantry rolls back to the last verified release");
+        chapter("5. staging verifies every release: one is completed early (not verified); a faulty one fails its error rate during the soak and Gantry rolls back to the last verified release");
         if self.stack.prometheus.is_none() {
             println!("{PROMETHEUS_MISSING}");
             println!(
@@ -29,6 +31,7 @@ impl Story {
             );
             return Ok(());
         }
+        let early = self.completed_early().await?;
         self.command("alice", "deploy bad-metrics to dev", State::Succeeded)
             .await?;
         // Named with its app: Slack would take the same words at the same
@@ -82,6 +85,13 @@ impl Story {
             }),
             "the rollback names the last verified release",
         )?;
+        expect(
+            early.digest.as_ref() != Some(back),
+            &format!(
+                "it skipped {}, the release just before it, which was not verified",
+                early.id
+            ),
+        )?;
         if let (Some(first), Some(past), Some(back)) = (
             timeline.first_failure,
             timeline.past_tolerance,
@@ -98,6 +108,64 @@ impl Story {
             status.contains(&format!("since {}", verified.id)) && status.contains(", verified"),
             &format!("status says staging runs {}, verified", verified.id),
         )
+    }
+
+    /// (b): `main` goes to dev and on to staging, carol approves, and, while its checks
+    /// run, completes it early: it goes ahead without being verified.
+    async fn completed_early(&mut self) -> Result<Request, String> {
+        self.command("alice", "deploy main to dev", State::Succeeded)
+            .await?;
+        let r = self
+            .command(
+                "alice",
+                "promote from dev to staging",
+                State::AwaitingApproval,
+            )
+            .await?;
+        self.react("carol", &r).await?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let now: Option<Request> = self
+                .engine
+                .store()
+                .get_request(r.id.0)
+                .map_err(|e| e.to_string())?;
+            if now.is_some_and(|n| n.state == State::Verifying && n.verification.is_some()) {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(format!("{} did not start verifying in time", r.id));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Its answer is the release's own message, which the wait shows.
+        self.tell("carol", &format!("complete {}", r.id)).await?;
+        let r = self.wait(r.id, State::Succeeded).await?;
+        self.shows(
+            &r,
+            &["verifying:", "not verified: carol completed it early"],
+        )?;
+        expect(
+            !r.is_verified(),
+            &format!("{} went ahead without being verified", r.id),
+        )?;
+        Ok(r)
+    }
+
+    /// `who` types `text` in the channel; what follows shows in messages.
+    async fn tell(&self, who: &str, text: &str) -> Result<(), String> {
+        println!("{who} › /gantry {text}");
+        let body = serde_urlencoded::to_string([
+            ("team_id", super::TEAM),
+            ("user_id", super::slack_user(who)),
+            ("channel_id", super::CHANNEL),
+            ("command", "/gantry"),
+            ("text", text),
+        ])
+        .map_err(|e| e.to_string())?;
+        self.post("/slack/commands", "application/x-www-form-urlencoded", body)
+            .await
+            .map(drop)
     }
 
     /// Follows `request`'s verification (bounded) and notes when its

@@ -17,6 +17,16 @@ use crate::engine::{Engine, EngineError};
 use crate::names::{Digest, EnvName};
 use crate::store::LockRecord;
 
+/// The release a rollback puts back.
+pub(in crate::engine) struct Restore {
+    /// Its digest.
+    pub digest: Digest,
+    /// The request that deployed it, when Gantry knows it.
+    pub release: Option<crate::names::RequestId>,
+    /// How the message names it.
+    pub words: String,
+}
+
 impl Engine {
     /// Pins a rollback to the deploy it restores: the one named by request
     /// id or commit, or else the last verified deploy before the current
@@ -112,15 +122,23 @@ impl Engine {
         app: &App,
         env: &Environment,
         request: &Request,
-    ) -> Option<(Digest, String)> {
-        let verified = self
+    ) -> Option<Restore> {
+        let earlier: Vec<Request> = self
             .deploys(app, env.name.as_str())
             .into_iter()
-            .filter(|r| r.id != request.id && r.is_verified())
-            .find_map(|r| Some((r.digest?, r.id)));
-        if let Some((digest, id)) = verified {
+            .filter(|r| r.id != request.id)
+            .collect();
+        if let Some((digest, id)) = earlier
+            .iter()
+            .filter(|r| r.is_verified())
+            .find_map(|r| Some((r.digest.clone()?, r.id)))
+        {
             let words = format!("{}, the last verified release ({id})", digest.short());
-            return Some((digest, words));
+            return Some(Restore {
+                digest,
+                release: Some(id),
+                words,
+            });
         }
         let previous = request.previous_digest.clone()?;
         let words = if env.verify.is_some() {
@@ -133,7 +151,15 @@ impl Engine {
         } else {
             previous.short().to_owned()
         };
-        Some((previous, words))
+        let release = earlier
+            .iter()
+            .find(|r| r.digest.as_ref() == Some(&previous))
+            .map(|r| r.id);
+        Some(Restore {
+            digest: previous,
+            release,
+            words,
+        })
     }
 
     /// Puts back [`Self::rollback_target`] after `why`, follows the rollout
@@ -148,7 +174,12 @@ impl Engine {
         what: &str,
     ) -> Result<Request, EngineError> {
         let actor = deploying.requester.to_string();
-        let Some((previous, words)) = self.rollback_target(app, env, &deploying) else {
+        let Some(Restore {
+            digest: previous,
+            release,
+            words,
+        }) = self.rollback_target(app, env, &deploying)
+        else {
             let reason = format!("{why}; nothing ran before it, so nothing was rolled back");
             return self.apply(&deploying, Event::Fail { reason }, &actor).await;
         };
@@ -175,6 +206,11 @@ impl Engine {
         match restored {
             Ok(RolloutOutcome::Complete) => {
                 let reason = format!("{why}; rolled back to {words}");
+                // What runs now is that release again.
+                if let Some(release) = release {
+                    self.store
+                        .put_release(app.name.as_str(), env.name.as_str(), release.0)?;
+                }
                 let ended = self
                     .apply(&deploying, Event::RolledBack { reason }, &actor)
                     .await?;
