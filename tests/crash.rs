@@ -2,6 +2,8 @@
 //! nothing it acknowledged: after a restart the request shows as
 //! interrupted, its lock is still held by it, and the audit chain verifies.
 
+#[path = "support/http.rs"]
+mod http;
 #[path = "support/process.rs"]
 mod process;
 
@@ -212,4 +214,99 @@ fn tampering_with_one_stored_event_is_found_by_audit_verify() {
         String::from_utf8_lossy(&verify.stderr)
     );
     assert!(text.contains("seq 3"), "{text}");
+}
+
+/// Runs `gantry run --sandbox --as WHO TEXT` and kills it with SIGKILL as
+/// soon as a line of its output contains `marker`.
+fn kill_when(data: &str, who: &str, text: &str, marker: &str) {
+    let mut child = gantry()
+        .args(["run", "--sandbox", "--data", data, "--as", who])
+        .args(text.split(' '))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines, seen) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    loop {
+        let line = seen
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("`{text}` never printed `{marker}`"));
+        if line.contains(marker) {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn sigkill_while_verifying_is_resumed_by_gantry_serve_with_the_time_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let sandbox = SandboxProcess::start(dir.path(), 10);
+    let dev = say(data, "console:alice", "deploy feat-x to dev");
+    assert!(dev.contains("succeeded"), "{dev}");
+    let asked = say(data, "console:alice", "promote from dev to staging");
+    assert!(
+        asked.contains("R-2") && asked.contains("awaiting approval"),
+        "{asked}"
+    );
+    // carol's approval starts the release; Gantry dies once its checks have
+    // passed a round, in the middle of staging's soak.
+    kill_when(data, "console:carol", "approve R-2", "checks ok, ");
+    let status = say(data, "console:alice", "status staging");
+    assert!(
+        status.contains("(recovered: R-2 is still verifying; `gantry serve` resumes its checks)"),
+        "{status}"
+    );
+    assert!(status.contains("open: R-2"), "{status}");
+
+    // `gantry serve` resumes the soak and ends it verified.
+    let (mut server, addr) = process::serve(sandbox.config(), data);
+    let mut verified = false;
+    for _ in 0..1200 {
+        let metrics = http::send(addr, "GET", "/metrics", &[], b"").body;
+        if metrics.contains("gantry_requests{state=\"succeeded\"} 2") {
+            verified = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(verified, "R-2 did not end succeeded after the restart");
+
+    let status = say(data, "console:alice", "status staging");
+    assert!(status.contains("since R-2, by alice, verified"), "{status}");
+    let list = run(&["audit", "list", "--data", data, "--json"]);
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|e: &serde_json::Value| e["subject"] == "R-2")
+        .collect();
+    let covered: Vec<u64> = events
+        .iter()
+        .rev()
+        .filter(|e| e["action"] == "request.probed")
+        .filter_map(|e| e["details"]["event"]["covered_ms"].as_u64())
+        .collect();
+    // Rounds before the kill and after the restart, covering the soak
+    // once: never from zero again, never skipped.
+    assert!(covered.len() >= 3, "{covered:?}");
+    assert!(covered.windows(2).all(|w| w[0] <= w[1]), "{covered:?}");
+    assert!(*covered.last().unwrap() >= 8000, "{covered:?}");
+    assert!(
+        events.iter().any(|e| e["action"] == "request.verified"),
+        "{events:#?}"
+    );
+    let verify = run(&["audit", "verify", "--data", data]);
+    assert!(verify.status.success());
 }

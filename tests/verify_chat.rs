@@ -261,12 +261,13 @@ async fn releases_are_verified_from_prometheus_and_a_bad_one_goes_back_to_the_ve
             last.contains("rolled back: check error-rate failed: 0.2"),
             "{last}"
         );
+        // What runs is the verified release again.
         chat.command("status dev").await;
-        until("status is posted", || {
+        until("status says the verified release runs", || {
             chat.slack
                 .messages()
                 .iter()
-                .any(|m| m.versions[0].contains("not verified (last verified:"))
+                .any(|m| m.versions[0].contains(&format!("since {}, by alice, verified", first.id)))
         })
         .await;
     })
