@@ -359,3 +359,73 @@ async fn rollback_r_n_stops_a_soak_and_complete_takes_the_right_person() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn prod_takes_only_a_verified_release_from_staging_when_it_requires_one() {
+    within(async {
+        let health = Health::start().await;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let base = std::fs::read_to_string(support::data("engine.toml")).expect("engine.toml");
+        let base = base.replace(
+            "promote_from = \"staging\"\n",
+            "promote_from = \"staging\"\nrequire_verified = true\n",
+        );
+        let text = format!(
+            r#"{base}
+[environments.staging.verify]
+soak = "1s"
+
+[[environments.staging.verify.checks]]
+name = "health"
+type = "http"
+url = "{url}"
+interval = "100ms"
+"#,
+            url = health.url
+        );
+        let path = dir.path().join("require-verified.toml");
+        std::fs::write(&path, text).expect("config written");
+        let h = Harness::new(path.to_str().expect("a UTF-8 path")).await;
+
+        // A staging release completed early is not verified: prod refuses it.
+        let asked = h.say("console:alice", "deploy main to staging").await;
+        let id = asked.request.expect("a request");
+        let engine = h.engine.clone();
+        let task = tokio::spawn(async move {
+            let identity = "console:carol".parse().expect("identity");
+            let place = gantry::engine::Conversation {
+                platform: gantry::engine::Platform::Console,
+                channel: "deploys".into(),
+            };
+            engine.handle(&identity, &place, &format!("approve {id}")).await;
+        });
+        until("staging's checks have started", || {
+            h.request(id).verification.is_some()
+        })
+        .await;
+        let carol = PersonId::new("carol").expect("a person id");
+        assert!(h.engine.control_soak(id, Control::Complete(carol)));
+        task.await.expect("the approval ends");
+        assert_eq!(h.request(id).state, State::Succeeded);
+        let refused = h.say("console:bob", "promote from staging to prod").await;
+        assert_eq!(refused.state, Some(State::Failed), "{}", refused.text);
+        assert!(
+            refused.text.contains(&format!(
+                "{id} ({}) is what runs in staging and it is not verified; prod takes only verified releases (require_verified)",
+                h.request(id).digest.expect("a digest").short()
+            )),
+            "{}",
+            refused.text
+        );
+
+        // A verified one goes on to ask prod's approvers.
+        let asked = h.say("console:alice", "deploy release/1.0 to staging").await;
+        let id = asked.request.expect("a request");
+        let done = h.say("console:carol", &format!("approve {id}")).await;
+        assert_eq!(done.state, Some(State::Succeeded), "{}", done.text);
+        assert!(h.request(id).is_verified());
+        let promoted = h.say("console:bob", "promote from staging to prod").await;
+        assert_eq!(promoted.state, Some(State::AwaitingApproval), "{}", promoted.text);
+    })
+    .await;
+}
