@@ -273,8 +273,12 @@ fn sigkill_while_verifying_is_resumed_by_gantry_serve_with_the_time_left() {
     let (mut server, addr) = process::serve(sandbox.config(), data);
     let mut verified = false;
     for _ in 0..1200 {
-        let metrics = http::send(addr, "GET", "/metrics", &[], b"").body;
-        if metrics.contains("gantry_requests{state=\"succeeded\"} 2") {
+        let metrics = http::send(addr, "GET", "/metrics", &[], b"");
+        if metrics.status == 200
+            && metrics
+                .body
+                .contains("gantry_requests{state=\"succeeded\"} 2")
+        {
             verified = true;
             break;
         }
