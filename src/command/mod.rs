@@ -93,7 +93,7 @@ pub enum CommandName {
     Deny,
     /// Cancel one's own request.
     Cancel,
-    /// End a release's verification early, as verified.
+    /// End a release's verification early; it goes ahead, not verified.
     Complete,
     /// Lock an environment by hand.
     Lock,
@@ -340,7 +340,7 @@ pub enum Command {
         /// The request cancelled.
         id: RequestId,
     },
-    /// `complete <request-id>`: end a verification early, as verified.
+    /// `complete <request-id>`: end a verification early; the release goes ahead, not verified.
     Complete {
         /// The verifying request.
         id: RequestId,
