@@ -429,3 +429,39 @@ interval = "100ms"
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_rollback_by_hand_with_nothing_verified_says_it_goes_to_the_release_before() {
+    within(async {
+        let health = Health::start().await;
+        let (h, _dir) = harness(&health, "30s").await;
+        let carol = PersonId::new("carol").expect("a person id");
+        let mut ids = Vec::new();
+        for _ in 0..2 {
+            let (id, task) = verifying(&h, "deploy main to dev").await;
+            assert!(h.engine.control_soak(id, Control::Complete(carol.clone())));
+            task.await.expect("the deploy ends");
+            ids.push(id);
+            h.move_branch("acme/web", "main");
+        }
+        let first = h.request(ids[0]);
+        let (id, task) = verifying(&h, "rollback in dev").await;
+        assert!(h.engine.control_soak(id, Control::Complete(carol)));
+        task.await.expect("the rollback ends");
+        let back = h.request(id);
+        assert_eq!(back.state, State::Succeeded, "{:?}", back.note);
+        assert_eq!(back.digest, first.digest);
+        let words = format!(
+            "back to {}, the release before (no release of web in dev is verified)",
+            first.id
+        );
+        assert_eq!(back.note.as_deref(), Some(words.as_str()));
+        let shown = h.say("console:alice", "status dev").await;
+        assert!(
+            shown.text.contains(&format!("since {id}")),
+            "{}",
+            shown.text
+        );
+    })
+    .await;
+}

@@ -217,10 +217,18 @@ pub(super) fn progress_text(request: &Request, detail: Option<&str>, approve_hin
                 )
             }
             Action::Teardown { .. } => "preview removed".to_owned(),
-            _ => match super::soak::verified_text(request) {
-                Some(proof) => format!("succeeded: {} runs {digest}; {proof}", request.app),
-                None => format!("succeeded: {} runs {digest}", request.app),
-            },
+            action => {
+                let mut text = format!("succeeded: {} runs {digest}", request.app);
+                // A rollback says which release it went back to, when that
+                // needs saying.
+                if let (Action::Rollback, Some(note)) = (action, &request.note) {
+                    text.push_str(&format!("; {note}"));
+                }
+                if let Some(proof) = super::soak::verified_text(request) {
+                    text.push_str(&format!("; {proof}"));
+                }
+                text
+            }
         },
         other => format!(
             "{}: {}",

@@ -18,6 +18,8 @@ pub(super) struct Pins {
     pub sha: Sha,
     pub digest: Option<Digest>,
     pub previous: Option<Digest>,
+    /// What the message should say about the choice, if anything.
+    pub note: Option<String>,
 }
 
 impl Engine {
@@ -157,6 +159,7 @@ impl Engine {
                         sha: pins.sha,
                         digest: pins.digest,
                         previous: pins.previous,
+                        note: pins.note,
                     };
                     self.apply(&request, event, actor).await?
                 }

@@ -104,6 +104,7 @@ pub fn transition(request: &Request, event: &Event, now: i64) -> Result<Request,
             sha,
             digest,
             previous,
+            note,
         } => {
             if state != S::Requested || request.sha.is_some() {
                 return wrong("re-pin the commit");
@@ -111,6 +112,9 @@ pub fn transition(request: &Request, event: &Event, now: i64) -> Result<Request,
             next.sha = Some(sha.clone());
             next.digest = digest.clone();
             next.previous_digest = previous.clone();
+            if note.is_some() {
+                next.note = note.clone();
+            }
         }
         Event::Allowed => {
             if state != S::Requested || !request.is_pinned() {

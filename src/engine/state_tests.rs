@@ -96,6 +96,7 @@ fn resolved() -> Event {
         sha: sha('a'),
         digest: Some(digest('1')),
         previous: Some(digest('0')),
+        note: None,
     }
 }
 
@@ -250,7 +251,8 @@ fn arb_event() -> impl Strategy<Value = Event> {
             .prop_map(|(s, d)| Event::Resolved {
                 sha: sha(s),
                 digest: Some(digest(d)),
-                previous: None
+                previous: None,
+                note: None,
             }),
         Just(Event::Allowed),
         (0u32..4, any::<bool>()).prop_map(|(n, own)| Event::NeedsApproval(ApprovalRule {

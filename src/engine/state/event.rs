@@ -19,6 +19,10 @@ pub enum Event {
         digest: Option<Digest>,
         /// What runs now.
         previous: Option<Digest>,
+        /// What the request's message should say about what was picked
+        /// (a rollback with no verified release to go back to).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
     },
     /// Policy allows it without approval.
     Allowed,

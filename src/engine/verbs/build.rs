@@ -23,6 +23,7 @@ impl Engine {
             sha,
             digest: None,
             previous: None,
+            note: None,
         })
     }
 

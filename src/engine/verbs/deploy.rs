@@ -31,6 +31,7 @@ impl Engine {
             sha,
             digest: Some(digest),
             previous,
+            note: None,
         })
     }
 

@@ -35,6 +35,7 @@ impl Engine {
             sha,
             digest: source.digest,
             previous,
+            note: None,
         })
     }
 }

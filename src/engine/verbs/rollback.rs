@@ -39,6 +39,11 @@ impl Engine {
         previous: Option<Digest>,
     ) -> Result<Pins, String> {
         let current = self.last_good(app, env.as_str(), None);
+        let verifies = self
+            .config
+            .env(env.as_str())
+            .is_some_and(|e| e.verify.is_some());
+        let mut note = None;
         let wanted = match target {
             Some(RollbackTarget::Request(id)) => self
                 .load(*id)
@@ -68,12 +73,23 @@ impl Engine {
                     .into_iter()
                     .filter(|r| Some(r.id) != skip)
                     .collect();
-                let verified = earlier.iter().find(|r| r.is_verified()).cloned();
-                verified
-                    .or_else(|| earlier.into_iter().next())
-                    .ok_or_else(|| {
-                        format!("there is no earlier successful deploy in {env} to roll back to")
-                    })?
+                match earlier.iter().find(|r| r.is_verified()).cloned() {
+                    Some(verified) => verified,
+                    None => {
+                        let before = earlier.into_iter().next().ok_or_else(|| {
+                            format!(
+                                "there is no earlier successful deploy in {env} to roll back to"
+                            )
+                        })?;
+                        if verifies {
+                            note = Some(format!(
+                                "back to {}, the release before (no release of {} in {env} is verified)",
+                                before.id, app.name
+                            ));
+                        }
+                        before
+                    }
+                }
             }
         };
         let sha = wanted.sha.ok_or("that deploy has no commit")?;
@@ -81,6 +97,7 @@ impl Engine {
             sha,
             digest: wanted.digest,
             previous,
+            note,
         })
     }
 
