@@ -304,6 +304,13 @@ async fn a_restart_in_the_middle_resumes_the_checks_with_the_time_left() {
         assert!(*resumed.last().expect("a round") >= 3000, "{coverage:?}");
         let v = after.verification.expect("a verification");
         assert_eq!((v.covered_ms, v.soak_ms), (3000, 3000));
+        // The Git host's deployment, left in progress by the stop, ends too.
+        let states = again.deployment_states("acme/web", "dev");
+        assert_eq!(
+            states.last().and_then(|s| s.last()).map(String::as_str),
+            Some("success"),
+            "{states:?}"
+        );
         // The deploy lock went with the release.
         let next = again.say("console:alice", "lock dev testing").await;
         assert!(!next.is_refused(), "{}", next.text);

@@ -100,6 +100,7 @@ fn event_name(event: &Event) -> &'static str {
         Event::Expire => "expired",
         Event::BuildStarted => "build_started",
         Event::DeployStarted { .. } => "deploy_started",
+        Event::DeploymentRecorded { .. } => "deployment_recorded",
         Event::RolledOut => "rolled_out",
         Event::Verified => "succeeded",
         Event::VerifyStarted { .. } => "verify_started",

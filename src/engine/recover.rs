@@ -1,6 +1,7 @@
 //! Start-up: find every request that was in flight and settle it.
 
 use super::place::workload;
+use super::ports::DeploymentState;
 use super::state::{Event, Request, State};
 use super::{Engine, EngineError};
 use crate::names::RequestId;
@@ -102,6 +103,14 @@ impl Engine {
         let workload = workload(&self.config, &app, &env, &request);
         let ended = self.verify_release(request, &app, &env, &workload).await?;
         self.release_lock(&ended)?;
+        // The Git host's deployment, left in progress by the stop, ends too.
+        let outcome = if ended.state == State::Succeeded {
+            DeploymentState::Success
+        } else {
+            DeploymentState::Failure
+        };
+        self.github_state(&app.repo.to_string(), ended.deployment, outcome)
+            .await;
         Ok(ended.state)
     }
 }

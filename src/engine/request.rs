@@ -138,6 +138,7 @@ impl Engine {
             created_at: now,
             updated_at: now,
             note: None,
+            deployment: None,
             verification: None,
         };
         self.store.put_request(request.id.0, &request)?;

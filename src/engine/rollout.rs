@@ -56,6 +56,13 @@ impl Engine {
             .create_deployment(&repo, env.name.as_str(), &head, deploying.id)
             .await
             .ok();
+        let deploying = match github {
+            Some(id) => {
+                self.apply(&deploying, Event::DeploymentRecorded { id }, "gantry")
+                    .await?
+            }
+            None => deploying,
+        };
         self.github_state(&repo, github, DeploymentState::InProgress)
             .await;
         if let Target::Preview { .. } = env.target {
@@ -201,7 +208,12 @@ impl Engine {
 
     /// Reports a state on the Git host's deployment record, when one was
     /// made; a failure there never stops a deploy.
-    async fn github_state(&self, repo: &str, deployment: Option<u64>, state: DeploymentState) {
+    pub(super) async fn github_state(
+        &self,
+        repo: &str,
+        deployment: Option<u64>,
+        state: DeploymentState,
+    ) {
         if let Some(id) = deployment {
             let _ = self
                 .ports

@@ -204,6 +204,12 @@ pub fn transition(request: &Request, event: &Event, now: i64) -> Result<Request,
             )?;
             next.state = S::Deploying;
         }
+        Event::DeploymentRecorded { id: deployment } => {
+            if state != S::Deploying {
+                return wrong("record a deployment");
+            }
+            next.deployment = Some(*deployment);
+        }
         Event::RolledOut => {
             if state != S::Deploying {
                 return wrong("finish a rollout");

@@ -49,6 +49,7 @@ fn request() -> Request {
         created_at: 0,
         updated_at: 0,
         note: None,
+        deployment: None,
         verification: None,
     }
 }

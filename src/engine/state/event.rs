@@ -64,6 +64,12 @@ pub enum Event {
         /// The config fingerprint now.
         policy_version: String,
     },
+    /// The Git host recorded the deployment (while `Deploying`), so its
+    /// status can be set when the request ends, after a restart too.
+    DeploymentRecorded {
+        /// The Git host's id for it.
+        id: u64,
+    },
     /// The rollout completed; checking what runs.
     RolledOut,
     /// What runs is what was deployed; with no verification configured,

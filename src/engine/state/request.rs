@@ -148,6 +148,9 @@ pub struct Request {
     pub updated_at: i64,
     /// Why it ended as it did, when that needs saying.
     pub note: Option<String>,
+    /// The Git host's deployment record for it, once made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<u64>,
     /// Its verification after the rollout, once that has started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification: Option<Verification>,
