@@ -169,6 +169,15 @@ async fn a_failing_check_rolls_back_to_the_last_verified_release_not_the_one_bef
         let carol = PersonId::new("carol").expect("a person id");
         assert!(h.engine.control_soak(second, Control::Complete(carol)));
         task.await.expect("the deploy ends");
+        let completed: Vec<String> = h
+            .store
+            .list(&gantry::store::ListFilter::default())
+            .expect("audit readable")
+            .into_iter()
+            .filter(|e| e.subject == second.to_string() && e.action == "request.completed")
+            .map(|e| e.actor)
+            .collect();
+        assert_eq!(completed, ["carol"], "completing early is carol's, in the audit trail");
         let second = h.request(second);
         assert_eq!(second.state, State::Succeeded);
         assert!(!second.is_verified());

@@ -120,8 +120,9 @@ impl Engine {
         match ended {
             Ended::Proven(request) => self.apply(&request, Event::Proven, "gantry").await,
             Ended::Completed(request, person) => {
-                self.apply(&request, Event::Completed { person }, &actor)
-                    .await
+                // Audited as the person who completed it.
+                let by = person.to_string();
+                self.apply(&request, Event::Completed { person }, &by).await
             }
             Ended::Failed(request, why) => {
                 self.verification_failed(request, app, env, workload, why, false)
