@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub mod binaries;
 pub mod http;
 pub mod prometheus;
 pub mod registry;

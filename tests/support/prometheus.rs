@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,35 +15,10 @@ use std::time::Duration;
 use axum::routing::get;
 use axum::Router;
 
-use super::{serve_router, Watched};
+use super::{binaries, serve_router, Watched};
 
 /// What to install when Prometheus is missing.
 pub const INSTALL: &str = "install prometheus (apt-get install -y prometheus)";
-
-fn find_binary(name: &str) -> Option<PathBuf> {
-    let on_path = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default();
-    [PathBuf::from("/usr/bin"), PathBuf::from("/usr/sbin")]
-        .into_iter()
-        .chain(on_path)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-}
-
-/// Fails under CI, else prints why the test is skipped.
-fn missing(what: &str) -> Option<PathBuf> {
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{what} is not installed: {INSTALL}");
-    }
-    eprintln!("skipping: {what} is not installed; {INSTALL}");
-    None
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-    listener.local_addr().expect("local addr").port()
-}
 
 /// Gauges served in the Prometheus text format at `/metrics`.
 #[derive(Clone, Default)]
@@ -86,7 +60,7 @@ impl TestPrometheus {
     /// Starts the exporter and Prometheus scraping it every second, and
     /// waits until Prometheus is ready; `None` when skipped.
     pub async fn start() -> Option<TestPrometheus> {
-        let binary = find_binary("prometheus").or_else(|| missing("prometheus"))?;
+        let binary = binaries::require("prometheus", INSTALL)?;
         gantry::tls::install_crypto();
         let gauges = Gauges::default();
         let served = gauges.clone();
@@ -115,7 +89,9 @@ impl TestPrometheus {
         };
         // A port picked here can be taken before Prometheus binds it: try again then.
         for attempt in 0..5 {
-            let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+            let addr: SocketAddr = format!("127.0.0.1:{}", binaries::free_port())
+                .parse()
+                .unwrap();
             let log = prometheus
                 .dir
                 .path()

@@ -6,7 +6,7 @@
 //! fails under `CI=true`, saying what to install, and is skipped with a
 //! printed reason elsewhere: [`TestRegistry::start`] returns `None`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -16,6 +16,8 @@ use gantry::adapters::registry::{Credentials, OciRegistry, RegistrySettings};
 use gantry::config::Secret;
 use gantry::names::Digest;
 use gantry::sandbox::registry::{BuiltImage, SandboxAuth, SandboxRegistry};
+
+use super::binaries;
 
 /// The user the auth instances accept.
 pub const USER: &str = "gantry-test";
@@ -45,31 +47,6 @@ pub enum Auth {
     Bearer,
 }
 
-fn find_binary(name: &str) -> Option<PathBuf> {
-    let on_path = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default();
-    [PathBuf::from("/usr/bin"), PathBuf::from("/usr/sbin")]
-        .into_iter()
-        .chain(on_path)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-}
-
-/// Fails under CI, else prints why the test is skipped.
-fn missing(what: &str) -> Option<PathBuf> {
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{what} is not installed: {INSTALL}");
-    }
-    eprintln!("skipping: {what} is not installed; {INSTALL}");
-    None
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-    listener.local_addr().expect("local addr").port()
-}
-
 /// A `docker-registry serve` process; killed when dropped.
 pub struct RealRegistry {
     child: Option<Child>,
@@ -80,11 +57,11 @@ pub struct RealRegistry {
 impl RealRegistry {
     /// Starts one, waiting until `GET /v2/` answers; `None` when skipped.
     pub async fn start(basic_auth: bool) -> Option<RealRegistry> {
-        let binary = find_binary("docker-registry").or_else(|| missing("docker-registry"))?;
+        let binary = binaries::require("docker-registry", INSTALL)?;
         let mut dir = tempfile::tempdir().expect("temp dir");
         let mut auth = String::new();
         if basic_auth {
-            let htpasswd = find_binary("htpasswd").or_else(|| missing("htpasswd"))?;
+            let htpasswd = binaries::require("htpasswd", INSTALL)?;
             let out = Command::new(htpasswd)
                 .args(["-Bbn", USER, PASSWORD])
                 .output()
@@ -99,7 +76,7 @@ impl RealRegistry {
         }
         // A port picked here can be taken before the registry binds it: try again then.
         for _ in 0..5 {
-            let host = format!("127.0.0.1:{}", free_port());
+            let host = format!("127.0.0.1:{}", binaries::free_port());
             let config = format!(
                 "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n\
                  storage:\n  filesystem:\n    rootdirectory: {}\n  \
