@@ -7,14 +7,13 @@ mod support;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 use gantry::adapters::slack::{APPROVE_ACTION, COMPLETE_ACTION};
 use gantry::config::Secret;
 use gantry::engine::{Request, State};
 use gantry::sandbox::slack::FakeSlack;
+use gantry::server::router;
 use gantry::server::verify::slack_signature;
-use gantry::server::{router, Metrics, ServerState, SlackInbound};
 use serde_json::json;
 use support::http::{send, Answer};
 use support::Harness;
@@ -34,22 +33,7 @@ async fn start() -> Chat {
     // The sandbox's Slack, reached by the production wiring's Slack client.
     let h = Harness::new("engine.toml").await;
     let slack = h.slack();
-    let time = h.clock.clone();
-    let state = Arc::new(ServerState {
-        front: gantry::inbound::Front::start(h.engine.clone()),
-        slack: Some(SlackInbound {
-            secrets: vec![Secret::new(SIGNING.into())],
-            settings: gantry::inbound::slack::Settings {
-                team_ids: vec![TEAM.into()],
-                approve_reaction: "white_check_mark".into(),
-                deny_reaction: "x".into(),
-            },
-        }),
-        discord: None,
-        github: None,
-        metrics: Metrics::default(),
-        clock: Arc::new(move || time.load(Ordering::SeqCst)),
-    });
+    let state = h.slack_server(vec![Secret::new(SIGNING.into())]);
     let (addr, server) = support::serve_router(router(state)).await;
     Chat {
         h,

@@ -15,36 +15,9 @@ use std::time::Duration;
 use process::{gantry, run, SandboxProcess};
 
 /// Runs `gantry run --sandbox --as console:alice TEXT` and kills it with
-/// SIGKILL once the rollout is being followed.
+/// SIGKILL once the image is set and the rollout is being followed.
 fn kill_mid_rollout(data: &str, text: &str) {
-    let mut child = gantry()
-        .args(["run", "--sandbox", "--data", data, "--as", "console:alice"])
-        .args(text.split(' '))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (lines, seen) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    // Wait until the image is set and the rollout is being followed, then
-    // kill the process outright.
-    loop {
-        let line = seen
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the deploy reaches the rollout");
-        if line.contains("0/3 updated") {
-            break;
-        }
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_when(data, "console:alice", text, "0/3 updated");
 }
 
 /// `gantry run --sandbox --data DATA --as WHO TEXT…`, its stdout.

@@ -13,7 +13,7 @@ use std::time::Duration;
 use gantry::config::Secret;
 use gantry::engine::{Request, State};
 use gantry::sandbox::slack::FakeSlack;
-use gantry::server::{Metrics, ServerState, SlackInbound};
+use gantry::server::ServerState;
 use gantry::sockets::slack::{SocketMode, SocketSettings};
 use serde_json::{json, Value};
 use support::{until, Harness};
@@ -50,21 +50,7 @@ async fn start() -> Chat {
         approve_reaction: "white_check_mark".into(),
         deny_reaction: "x".into(),
     };
-    let state = Arc::new(ServerState {
-        front: gantry::inbound::Front::start(h.engine.clone()),
-        slack: Some(SlackInbound {
-            secrets: Vec::new(),
-            settings: gantry::inbound::slack::Settings {
-                team_ids: vec![TEAM.into()],
-                approve_reaction: "white_check_mark".into(),
-                deny_reaction: "x".into(),
-            },
-        }),
-        discord: None,
-        github: None,
-        metrics: Metrics::default(),
-        clock: h.clock_fn(),
-    });
+    let state = h.slack_server(Vec::new());
     let client = support::Watched::spawn(
         "Socket Mode client",
         SocketMode::serve(state.clone(), settings),

@@ -7,15 +7,14 @@ mod support;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 use gantry::chat::slack::COMPLETE_ACTION;
 use gantry::config::Secret;
 use gantry::engine::{Conversation, Platform, Request, State};
 use gantry::names::RequestId;
 use gantry::sandbox::slack::FakeSlack;
+use gantry::server::router;
 use gantry::server::verify::slack_signature;
-use gantry::server::{router, Metrics, ServerState, SlackInbound};
 use support::http::{send, Answer};
 use support::prometheus::TestPrometheus;
 use support::{until, within, Harness};
@@ -69,22 +68,7 @@ async fn start(soak: &str) -> Option<Chat> {
     let dir = tempfile::tempdir().expect("temp dir");
     let h = Harness::new(&config(dir.path(), &prometheus.url(), soak)).await;
     let slack = h.slack();
-    let time = h.clock.clone();
-    let state = Arc::new(ServerState {
-        front: gantry::inbound::Front::start(h.engine.clone()),
-        slack: Some(SlackInbound {
-            secrets: vec![Secret::new(SIGNING.into())],
-            settings: gantry::inbound::slack::Settings {
-                team_ids: vec![TEAM.into()],
-                approve_reaction: "white_check_mark".into(),
-                deny_reaction: "x".into(),
-            },
-        }),
-        discord: None,
-        github: None,
-        metrics: Metrics::default(),
-        clock: Arc::new(move || time.load(Ordering::SeqCst)),
-    });
+    let state = h.slack_server(vec![Secret::new(SIGNING.into())]);
     let (addr, server) = support::serve_router(router(state)).await;
     Some(Chat {
         h,

@@ -186,10 +186,8 @@ impl Engine {
             (Command::Approve { id }, Some(p)) => self.approve(p, identity, *id).await,
             (Command::Deny { id, reason }, Some(p)) => self.deny(p, *id, reason.as_deref()).await,
             (Command::Cancel { id }, Some(p)) => self.cancel(p, *id).await,
-            (Command::Complete { id }, Some(p)) => self.complete_verifying(p, identity, *id).await,
-            (Command::RollbackRequest { id }, Some(p)) => {
-                self.roll_back_verifying(p, identity, *id).await
-            }
+            (Command::Complete { id }, Some(p)) => self.complete_verifying(p, *id).await,
+            (Command::RollbackRequest { id }, Some(p)) => self.roll_back_verifying(p, *id).await,
             (Command::Lock { env, reason }, Some(p)) => {
                 self.lock(p, command, env, reason.as_deref())
             }

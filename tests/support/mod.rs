@@ -147,6 +147,30 @@ impl Harness {
         Arc::new(move || time.load(Ordering::SeqCst))
     }
 
+    /// The server's state for Slack alone, over this engine: the sandbox
+    /// workspace, the usual reactions, requests signed with `secrets` (none
+    /// for a Socket Mode client, which needs no signature).
+    pub fn slack_server(
+        &self,
+        secrets: Vec<gantry::config::Secret>,
+    ) -> Arc<gantry::server::ServerState> {
+        Arc::new(gantry::server::ServerState {
+            front: gantry::inbound::Front::start(self.engine.clone()),
+            slack: Some(gantry::server::SlackInbound {
+                secrets,
+                settings: gantry::inbound::slack::Settings {
+                    team_ids: vec!["T0SANDBOX".into()],
+                    approve_reaction: "white_check_mark".into(),
+                    deny_reaction: "x".into(),
+                },
+            }),
+            discord: None,
+            github: None,
+            metrics: gantry::server::Metrics::default(),
+            clock: self.clock_fn(),
+        })
+    }
+
     /// The sandbox Slack (the config must enable Slack).
     pub fn slack(&self) -> FakeSlack {
         self.sandbox

@@ -1,11 +1,11 @@
 //! `complete <request-id>` and `rollback <request-id>`, typed or clicked:
 //! people ending a release's verification, one way or the other.
 
-use crate::config::Person;
+use crate::config::{Environment, Person};
 use crate::engine::reply::Reply;
 use crate::engine::state::{Request, State};
 use crate::engine::{Control, Engine, EngineError};
-use crate::names::{Identity, RequestId};
+use crate::names::RequestId;
 
 impl Engine {
     /// `complete R-n`: ends a release's soak early; it goes ahead, not
@@ -14,18 +14,12 @@ impl Engine {
     pub(crate) async fn complete_verifying(
         &self,
         person: &Person,
-        identity: &Identity,
         id: RequestId,
     ) -> Result<Reply, EngineError> {
-        let _ = identity;
-        let request = match self.verifying_request(id)? {
-            Ok(request) => request,
+        let (request, env) = match self.verifying_request(id)? {
+            Ok(found) => found,
             Err(refused) => return Ok(refused),
         };
-        let env = request
-            .env
-            .as_ref()
-            .and_then(|e| self.config.env(e.as_str()));
         let approvers = env.map(|e| e.approvals.roles.clone()).unwrap_or_default();
         let allowed = if approvers.is_empty() {
             request.requester == person.id || person.has_any_role(self.config.admin_roles())
@@ -57,18 +51,12 @@ impl Engine {
     pub(crate) async fn roll_back_verifying(
         &self,
         person: &Person,
-        identity: &Identity,
         id: RequestId,
     ) -> Result<Reply, EngineError> {
-        let _ = identity;
-        let request = match self.verifying_request(id)? {
-            Ok(request) => request,
+        let (request, env) = match self.verifying_request(id)? {
+            Ok(found) => found,
             Err(refused) => return Ok(refused),
         };
-        let env = request
-            .env
-            .as_ref()
-            .and_then(|e| self.config.env(e.as_str()));
         let allowed = env.is_some_and(|e| {
             person.has_any_role(&e.requesters) || person.has_any_role(&e.approvals.roles)
         }) || person.has_any_role(self.config.admin_roles());
@@ -88,8 +76,12 @@ impl Engine {
         )
     }
 
-    /// The request `id`, when it is verifying; else the refusal to answer.
-    fn verifying_request(&self, id: RequestId) -> Result<Result<Request, Reply>, EngineError> {
+    /// The request `id` and its environment, when it is verifying; else the
+    /// refusal to answer.
+    fn verifying_request(
+        &self,
+        id: RequestId,
+    ) -> Result<Result<(Request, Option<&Environment>), Reply>, EngineError> {
         let Some(request) = self.load(id)? else {
             return Ok(Err(Reply::refused(format!("there is no request {id}"))));
         };
@@ -99,7 +91,11 @@ impl Engine {
                 format!("{id} is not verifying (it is {})", request.state.word()),
             )));
         }
-        Ok(Ok(request))
+        let env = request
+            .env
+            .as_ref()
+            .and_then(|e| self.config.env(e.as_str()));
+        Ok(Ok((request, env)))
     }
 
     /// Hands `control` to the request's soak and says what happens next.
