@@ -52,7 +52,8 @@ fn template_hash(template: &Value) -> String {
     safe(&Sha256::digest(template.to_string().as_bytes()), 10)
 }
 
-fn ready(pod: &Value) -> bool {
+/// Whether a pod's `Ready` condition is `True`.
+pub(super) fn ready(pod: &Value) -> bool {
     pod["status"]["conditions"]
         .as_array()
         .into_iter()
@@ -60,7 +61,8 @@ fn ready(pod: &Value) -> bool {
         .any(|c| c["type"] == "Ready" && c["status"] == "True")
 }
 
-fn images(pod: &Value) -> Vec<String> {
+/// The images of a pod's containers.
+pub(super) fn images(pod: &Value) -> Vec<String> {
     pod["spec"]["containers"]
         .as_array()
         .into_iter()

@@ -4,8 +4,7 @@
 
 use std::sync::Arc;
 
-use serde_json::Value;
-
+use super::controller::{images, ready};
 use super::store::{Kind, Objects};
 use super::{FakeKube, Shared};
 
@@ -86,22 +85,5 @@ fn running(objects: &Objects) -> Vec<Running> {
                 ready_pods,
             }
         })
-        .collect()
-}
-
-fn ready(pod: &Value) -> bool {
-    pod["status"]["conditions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|c| c["type"] == "Ready" && c["status"] == "True")
-}
-
-fn images(pod: &Value) -> Vec<String> {
-    pod["spec"]["containers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c["image"].as_str().map(str::to_owned))
         .collect()
 }
