@@ -81,6 +81,7 @@ pub(crate) fn environments(
             ));
         }
     }
+    super::flow::check(ck, &base, &envs)?;
     envs.sort_by_key(|e| ck.line_of(&base.key(e.name.as_str())));
     Ok(envs)
 }
@@ -171,6 +172,12 @@ fn environment(
             None => None,
         },
         require_verified: raw.require_verified,
+        queue: raw.queue,
+        supersede: raw.supersede,
+        soak: match &raw.soak {
+            Some(text) => Some(ck.duration(&path.key("soak"), text)?),
+            None => None,
+        },
     })
 }
 

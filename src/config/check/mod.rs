@@ -2,6 +2,7 @@
 
 mod app;
 mod env;
+mod flow;
 mod gitops;
 mod platform;
 mod verify;

@@ -1,0 +1,43 @@
+//! Checks how requests flow into an environment: the deploy queue and the
+//! soak time a promotion needs.
+
+use super::{Checked, Checker};
+use crate::config::locate::KeyPath;
+use crate::config::model::Environment;
+
+/// Checks `queue`, `supersede` and `soak` of every environment.
+pub(super) fn check(ck: &Checker<'_>, base: &KeyPath, envs: &[Environment]) -> Checked<()> {
+    for env in envs {
+        let path = base.key(env.name.as_str());
+        if env.supersede && !env.queue {
+            return Err(ck.err(
+                &path.key("supersede"),
+                "supersede replaces requests waiting in line, and this environment has no line; add queue = true",
+            ));
+        }
+        let Some(soak) = env.soak else { continue };
+        if env.promote_from.is_none() {
+            return Err(ck.err(
+                &path.key("soak"),
+                "soak is how long a release must have run in promote_from, and this environment has no promote_from",
+            ));
+        }
+        if soak.is_zero() {
+            return Err(ck.err(
+                &path.key("soak"),
+                "soak must be longer than 0s; leave it out for no soak time",
+            ));
+        }
+        if env.approvals.count > 0 && soak > env.approvals.expires {
+            return Err(ck.err(
+                &path.key("soak"),
+                format!(
+                    "soak ({}) may not be longer than approvals.expires ({}); shorten soak or lengthen approvals.expires",
+                    humantime::format_duration(soak),
+                    humantime::format_duration(env.approvals.expires),
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
