@@ -343,6 +343,30 @@ fn upcoming_windows_within_a_week_in_their_zone() {
 }
 
 #[test]
+fn a_weekday_names_one_date_or_comes_with_the_date() {
+    let z = berlin();
+    let friday_evening = at("2026-11-27T17:30:00Z");
+    assert_eq!(
+        z.describe(at("2026-11-27T23:00:00Z"), friday_evening),
+        "Sat 00:00 Europe/Berlin"
+    );
+    assert_eq!(
+        z.describe(at("2026-12-03T17:00:00Z"), friday_evening),
+        "Thu 18:00 Europe/Berlin"
+    );
+    // Next Friday is not this Friday.
+    assert_eq!(
+        z.describe(at("2026-12-04T17:00:00Z"), friday_evening),
+        "Fri 2026-12-04 18:00 Europe/Berlin"
+    );
+    // Nor is a past day.
+    assert_eq!(
+        z.describe(at("2026-11-26T17:00:00Z"), friday_evening),
+        "Thu 2026-11-26 18:00 Europe/Berlin"
+    );
+}
+
+#[test]
 fn zone_names() {
     assert_eq!(berlin().name(), "Europe/Berlin");
     assert_eq!(

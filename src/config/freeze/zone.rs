@@ -8,9 +8,6 @@ use jiff::{civil, Timestamp};
 
 use crate::names::escape_for_display;
 
-/// A week, in seconds: ends closer than this are written without a date.
-const WEEK_SECONDS: i64 = 7 * 86_400;
-
 /// An IANA time zone such as `Europe/Berlin`, or `UTC`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Zone {
@@ -81,8 +78,9 @@ impl Zone {
     }
 
     /// `unix_seconds` as a person reads it in this zone: `Mon 09:00
-    /// Europe/Berlin` within a week of `now`, `Mon 2027-01-04 09:00
-    /// Europe/Berlin` further off.
+    /// Europe/Berlin` on the local day of `now` or the six after it (where
+    /// a weekday names one date), `Mon 2027-01-04 09:00 Europe/Berlin`
+    /// otherwise.
     pub fn describe(&self, unix_seconds: i64, now: i64) -> String {
         format!("{} {}", self.describe_bare(unix_seconds, now), self.name)
     }
@@ -94,7 +92,11 @@ impl Zone {
         };
         let day = super::Weekday::from(local.weekday()).title();
         let clock = format!("{:02}:{:02}", local.hour(), local.minute());
-        if (unix_seconds - now).abs() < WEEK_SECONDS {
+        let days_ahead = self
+            .civil(now)
+            .and_then(|today| local.date().since(today.date()).ok())
+            .map(|span| span.get_days());
+        if matches!(days_ahead, Some(0..=6)) {
             format!("{day} {clock}")
         } else {
             format!(
