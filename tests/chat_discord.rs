@@ -630,3 +630,37 @@ async fn an_interaction_with_a_key_twice_is_refused_and_not_recorded() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_in_a_freeze_window_is_refused_saying_when_the_window_ends() {
+    support::within(async {
+        let chat = start().await;
+        // Friday 18:30 in Berlin: inside dev's 18:00-24:00 Europe/Berlin window.
+        chat.h.set_time(support::FRIDAY_EVENING_IN_BERLIN);
+        let ack = chat
+            .discord
+            .command(from(ALICE), "deploy main to dev")
+            .await;
+        assert_eq!((ack.status, ack.json.clone()), (200, json!({ "type": 5 })));
+        // The deferred answer is edited to "on it", then to the refusal.
+        chat.until("the refusal", |c| {
+            c.discord.originals()[&ack.token].versions.len() >= 3
+        })
+        .await;
+        let original = &chat.discord.originals()[&ack.token];
+        let versions: Vec<String> = original.versions.iter().map(|v| shown(v)).collect();
+        assert_eq!(
+            versions[1..],
+            [
+                "on it: deploy main to dev",
+                "refused: dev is frozen: no deploys on Friday evening (frozen until Sat 00:00 Europe/Berlin)",
+            ],
+            "{versions:#?}"
+        );
+        assert!(
+            chat.h.store.requests::<Request>().unwrap().is_empty(),
+            "a refused deploy creates no request"
+        );
+    })
+    .await;
+}

@@ -466,3 +466,42 @@ async fn a_key_twice_in_an_event_or_a_button_payload_is_refused_and_not_recorded
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_in_a_freeze_window_is_refused_saying_when_the_window_ends() {
+    support::within(async {
+        let chat = start().await;
+        // Friday 18:30 in Berlin (17:30 UTC): dev's window runs 18:00 to
+        // 24:00 on Berlin's clock, so a UTC reading would let this through.
+        chat.h.set_time(support::FRIDAY_EVENING_IN_BERLIN);
+        let ack = chat.command("UALICE01", "deploy main to dev").await;
+        let refusal = || {
+            chat.slack
+                .messages()
+                .into_iter()
+                .find(|m| m.versions[0].starts_with("refused:"))
+        };
+        support::until("the refusal is posted in the channel", || {
+            refusal().is_some()
+        })
+        .await;
+        let answered = refusal().expect("the refusal is posted in the channel");
+        assert_eq!(answered.channel, "C0DEPLOYS");
+        assert_eq!(
+            answered.versions[0],
+            "refused: dev is frozen: no deploys on Friday evening (frozen until Sat 00:00 Europe/Berlin)",
+            "ack: {}",
+            ack.body
+        );
+        assert!(
+            chat.h.store.requests::<Request>().unwrap().is_empty(),
+            "a refused deploy creates no request"
+        );
+        // Two hours earlier, 16:30 in Berlin, dev is open.
+        chat.h
+            .set_time(support::FRIDAY_EVENING_IN_BERLIN - 2 * 3600);
+        chat.command("UALICE01", "deploy main to dev").await;
+        chat.newest_reaches(State::Succeeded).await;
+    })
+    .await;
+}

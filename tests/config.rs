@@ -196,6 +196,14 @@ fn cases() -> Vec<(&'static str, String, &'static str, &'static str)> {
         ("freeze bad clock", edit("from = \"15:00\"", "from = \"3pm\" # <-"), "environments.prod.freeze[1].from", "not a time of day HH:MM"),
         ("freeze mixes kinds", edit("days = [\"fri\"]", "days = [\"fri\"]\nstart = \"2026-12-20T00:00:00Z\"").replacen("[[environments.prod.freeze]]\ndays", "[[environments.prod.freeze]] # <-\ndays", 1), "environments.prod.freeze[1]", "either start and end, or days, from and to"),
         ("freeze missing end", edit("end = \"2027-01-04T00:00:00Z\"\n", "").replacen("[[environments.prod.freeze]]\nstart", "[[environments.prod.freeze]] # <-\nstart", 1), "environments.prod.freeze[0].end", "missing `end`"),
+        ("unknown window time zone", edit("from = \"15:00\"", "from = \"15:00\"\ntimezone = \"Europe/Berln\" # <-"), "environments.prod.freeze[1].timezone", "unknown time zone `Europe/Berln`; use an IANA name"),
+        ("unknown environment time zone", edit("promote_from = \"dev\"", "promote_from = \"dev\"\ntimezone = \"Mars/Olympus\" # <-"), "environments.prod.timezone", "unknown time zone `Mars/Olympus`"),
+        ("time zone by its city", edit("promote_from = \"dev\"", "promote_from = \"dev\"\ntimezone = \"Berlin\" # <-"), "environments.prod.timezone", "unknown time zone `Berlin`; use an IANA name such as Europe/Berlin, America/New_York or UTC; did you mean Europe/Berlin?"),
+        ("freeze wall-clock time without a zone", edit("start = \"2026-12-20T00:00:00Z\"", "start = \"2026-12-20T00:00:00\" # <-"), "environments.prod.freeze[0].start", "without an offset, set `timezone` on the window or its environment"),
+        // branch patterns
+        ("ref pattern not a regex", edit("namespace = \"dev\"", "namespace = \"dev\"\nrefs = [\n  \"main\",\n  \"re:^release/(v[0-9]+$\", # <-\n]"), "environments.dev.refs[1]", "branch pattern `re:^release/(v[0-9]+$` is not a valid regular expression: unclosed group"),
+        ("ref pattern too large", edit("namespace = \"dev\"", "namespace = \"dev\"\nrefs = ['re:\\w{200}'] # <-"), "environments.dev.refs[0]", "branch pattern `re:\\w{200}` is too large once compiled"),
+        ("ref glob with a bracket", edit("namespace = \"dev\"", "namespace = \"dev\"\nrefs = [\"feat/[x]\"] # <-"), "environments.dev.refs[0]", "contains `[`"),
         // strategy
         ("gitops without table", edit("namespace = \"dev\"", "namespace = \"dev\"\nstrategy = \"gitops\"").replacen("[environments.dev]", "[environments.dev] # <-", 1), "environments.dev.gitops", "needs an [environments.dev.gitops] table"),
         ("gitops table without strategy", add("[environments.dev.gitops] # <-\ntransport = \"github\"\nrepo = \"acme/deploy\"\npath = \"dev/kustomization.yaml\"\nformat = \"kustomize\""), "environments.dev.gitops", "needs strategy = \"gitops\""),
@@ -271,4 +279,47 @@ fn files_on_disk() {
 
     let err = config::load(&data("empty.toml")).unwrap_err();
     assert_eq!((err.line(), err.key()), (Some(1), Some("apps")), "{err}");
+}
+
+#[test]
+fn time_zones_and_regex_refs_load() {
+    let doc = edit(
+        "promote_from = \"dev\"",
+        "promote_from = \"dev\"\ntimezone = \"America/New_York\"\nrefs = [\"main\", 're:^release/v[0-9]+\\.[0-9]+$']",
+    )
+    .replacen(
+        "to = \"24:00\"",
+        "to = \"24:00\"\ntimezone = \"Europe/Berlin\"",
+        1,
+    );
+    let c = config::parse(&doc, "zones.toml").unwrap_or_else(|e| panic!("{e}"));
+    let prod = c.env("prod").unwrap();
+    // The fixed window takes the environment's zone, the weekly one its own.
+    let zones: Vec<&str> = prod.freezes.iter().map(|f| f.zone().name()).collect();
+    assert_eq!(zones, ["America/New_York", "Europe/Berlin"]);
+    assert_eq!(
+        prod.freezes[1].to_string(),
+        "fri 15:00-24:00 Europe/Berlin (Friday afternoon)"
+    );
+    // Fri 2026-12-04 14:00 UTC is 15:00 in Berlin.
+    assert!(prod.freeze_at(1_796_392_800).is_some());
+    assert!(prod.freeze_at(1_796_392_800 - 1).is_none());
+    for (branch, allowed) in [
+        ("main", true),
+        ("release/v1.2", true),
+        ("release/v1.2.3", false),
+        ("feature/x", false),
+    ] {
+        assert_eq!(prod.allows_ref(branch), allowed, "{branch}");
+    }
+    // Without a timezone key the shipped behaviour is UTC.
+    let base = config::parse(BASE, "base.toml").unwrap();
+    let zones: Vec<&str> = base
+        .env("prod")
+        .unwrap()
+        .freezes
+        .iter()
+        .map(|f| f.zone().name())
+        .collect();
+    assert_eq!(zones, ["UTC", "UTC"]);
 }

@@ -231,3 +231,29 @@ async fn a_real_deploy_among_dry_runs_is_never_refused_because_of_them() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_dry_run_in_a_freeze_window_says_when_the_window_ends() {
+    support::within(async {
+        let h = Harness::new("engine.toml").await;
+        let cluster = h.cluster_writes();
+        h.set_time(support::FRIDAY_EVENING_IN_BERLIN);
+        let dry = h.say("console:alice", "deploy main to dev --dry-run").await;
+        assert_eq!(
+            dry.text,
+            "refused: dev is frozen: no deploys on Friday evening (frozen until Sat 00:00 Europe/Berlin)"
+        );
+        assert_eq!(dry.request, None, "nothing was created");
+        // At Sat 00:00 in Berlin, as the refusal said, the window is over.
+        h.set_time(support::FRIDAY_EVENING_IN_BERLIN + 5 * 3600 + 1800);
+        let open = h.say("console:alice", "deploy main to dev --dry-run").await;
+        assert_eq!(open.state, Some(State::Succeeded), "{}", open.text);
+        assert!(
+            open.text.contains("dry run: every check passed"),
+            "{}",
+            open.text
+        );
+        assert_eq!(h.cluster_writes(), cluster);
+    })
+    .await;
+}

@@ -53,6 +53,8 @@ async fn envs() {
     within(async {
         let h = Harness::new("engine.toml").await;
         insta::assert_snapshot!(h.say(ALICE, "envs").await.text);
+        h.set_time(support::FRIDAY_EVENING_IN_BERLIN);
+        insta::assert_snapshot!("envs_frozen", h.say(ALICE, "envs").await.text);
     })
     .await;
 }

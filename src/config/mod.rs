@@ -24,7 +24,10 @@ mod tests;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-pub use freeze::{FreezeError, FreezeSchedule, FreezeWindow, Weekday};
+pub use freeze::{
+    frozen_at, upcoming, FreezeError, FreezeSchedule, FreezeWindow, Frozen, Occurrence, Upcoming,
+    Weekday, Zone, ZoneError,
+};
 pub use glob::{PatternError, RefPattern};
 pub use model::{
     App, Approvals, Cluster, Comparison, Config, Discord, Environment, Github, GithubAuth, Gitops,

@@ -249,6 +249,11 @@ impl Environment {
     pub fn freeze_at(&self, unix_seconds: i64) -> Option<&FreezeWindow> {
         self.freezes.iter().find(|f| f.active_at(unix_seconds))
     }
+
+    /// Whether the environment is frozen at `unix_seconds`, and until when.
+    pub fn frozen_at(&self, unix_seconds: i64) -> Option<super::freeze::Frozen<'_>> {
+        super::freeze::frozen_at(&self.freezes, unix_seconds)
+    }
 }
 
 /// A person and how to recognise them.

@@ -79,6 +79,9 @@ pub enum Denial {
         env: String,
         /// The window's reason.
         reason: String,
+        /// When deploys open again, in the window's zone (`Mon 09:00
+        /// Europe/Berlin`), or `no end in sight`.
+        until: String,
     },
     /// The ref's name matches none of the environment's patterns.
     RefNotAllowed {
@@ -149,7 +152,9 @@ impl std::fmt::Display for Denial {
                 f,
                 "{env} needs a commit whose checks have passed; they have not"
             ),
-            Denial::Frozen { env, reason } => write!(f, "{env} is frozen: {reason}"),
+            Denial::Frozen { env, reason, until } => {
+                write!(f, "{env} is frozen: {reason} (frozen until {until})")
+            }
             Denial::RefNotAllowed {
                 env,
                 patterns,

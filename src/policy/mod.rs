@@ -275,7 +275,7 @@ pub fn check_freeze(
     config: &Config,
     now: i64,
 ) -> Result<Option<String>, Denial> {
-    let Some(window) = env.freeze_at(now) else {
+    let Some(frozen) = env.frozen_at(now) else {
         return Ok(None);
     };
     match person {
@@ -283,11 +283,12 @@ pub fn check_freeze(
             "{} overrode the freeze on {} ({}) with a break-glass role",
             person.id,
             env.name,
-            window.reason()
+            frozen.window.reason()
         ))),
         _ => Err(Denial::Frozen {
             env: env.name.to_string(),
-            reason: window.reason().to_string(),
+            reason: frozen.window.reason().to_string(),
+            until: frozen.until_text(now),
         }),
     }
 }

@@ -284,10 +284,16 @@ fn the_freeze_rule_stops_everyone_but_a_break_glass_role_and_only_inside_a_windo
     let (alice, dave) = (config.person("alice"), config.person("dave"));
     assert_eq!(check_freeze(alice, prod, &config, NOW), Ok(None));
     assert_eq!(check_freeze(None, prod, &config, NOW), Ok(None));
-    let frozen = Err(Denial::Frozen {
+    let denial = Denial::Frozen {
         env: "prod".into(),
         reason: "end-of-year freeze".into(),
-    });
+        until: "Mon 2027-01-04 00:00 UTC".into(),
+    };
+    assert_eq!(
+        denial.to_string(),
+        "prod is frozen: end-of-year freeze (frozen until Mon 2027-01-04 00:00 UTC)"
+    );
+    let frozen = Err(denial);
     assert_eq!(check_freeze(alice, prod, &config, FROZEN), frozen);
     assert_eq!(check_freeze(None, prod, &config, FROZEN), frozen);
     let note = check_freeze(dave, prod, &config, FROZEN).unwrap().unwrap();

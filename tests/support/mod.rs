@@ -29,6 +29,11 @@ use gantry::store::Store;
 /// 2026-11-24T12:00:00Z, a Tuesday outside every freeze window.
 pub const TUESDAY_NOON: i64 = 1_795_521_600;
 
+/// 2026-11-27T17:30:00Z, Friday 18:30 in Berlin (CET): inside the dev
+/// freeze window of `tests/data/engine.toml`, which ends at Sat 00:00
+/// Europe/Berlin.
+pub const FRIDAY_EVENING_IN_BERLIN: i64 = TUESDAY_NOON + 3 * 86_400 + 5 * 3600 + 1800;
+
 /// The sandbox pace in tests: fast rollouts, builds and syncs.
 pub const TICK: Duration = Duration::from_millis(2);
 

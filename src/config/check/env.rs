@@ -1,9 +1,10 @@
-//! Checks `[environments.*]`: targets, strategy, approvals, freezes, promotion.
+//! Checks `[environments.*]`: targets, strategy, approvals, freezes and their
+//! time zones, promotion.
 
 use std::collections::BTreeMap;
 
 use super::{list, Checked, Checker};
-use crate::config::freeze::FreezeWindow;
+use crate::config::freeze::{FreezeWindow, Zone};
 use crate::config::glob::RefPattern;
 use crate::config::locate::KeyPath;
 use crate::config::model::{
@@ -145,9 +146,18 @@ fn environment(
         }
         None => None,
     };
+    let env_zone = match &raw.timezone {
+        Some(name) => Some(zone(ck, &path.key("timezone"), name)?),
+        None => None,
+    };
     let mut freezes = Vec::new();
     for (i, f) in raw.freeze.iter().enumerate() {
-        freezes.push(freeze(ck, &path.key("freeze").index(i), f)?);
+        freezes.push(freeze(
+            ck,
+            &path.key("freeze").index(i),
+            f,
+            env_zone.as_ref(),
+        )?);
     }
     Ok(Environment {
         name: env,
@@ -291,8 +301,22 @@ fn approvals(
     })
 }
 
-fn freeze(ck: &Checker<'_>, path: &KeyPath, raw: &RawFreeze) -> Checked<FreezeWindow> {
+fn zone(ck: &Checker<'_>, path: &KeyPath, name: &str) -> Checked<Zone> {
+    Zone::named(name).map_err(|e| ck.err(path, e.to_string()))
+}
+
+fn freeze(
+    ck: &Checker<'_>,
+    path: &KeyPath,
+    raw: &RawFreeze,
+    env_zone: Option<&Zone>,
+) -> Checked<FreezeWindow> {
     let reason = ck.text(&path.key("reason"), &raw.reason, "reason")?;
+    let own_zone = match &raw.timezone {
+        Some(name) => Some(zone(ck, &path.key("timezone"), name)?),
+        None => None,
+    };
+    let zone = own_zone.as_ref().or(env_zone);
     let fixed = raw.start.is_some() || raw.end.is_some();
     let weekly = raw.days.is_some() || raw.from.is_some() || raw.to.is_some();
     let missing = |key: &str| ck.err(&path.key(key), format!("missing `{key}`"));
@@ -300,13 +324,13 @@ fn freeze(ck: &Checker<'_>, path: &KeyPath, raw: &RawFreeze) -> Checked<FreezeWi
         (true, false) => {
             let start = raw.start.as_ref().ok_or_else(|| missing("start"))?;
             let end = raw.end.as_ref().ok_or_else(|| missing("end"))?;
-            FreezeWindow::fixed(&start.0, &end.0, &reason)
+            FreezeWindow::fixed(&start.0, &end.0, &reason, zone)
         }
         (false, true) => {
             let days = raw.days.as_ref().ok_or_else(|| missing("days"))?;
             let from = raw.from.as_ref().ok_or_else(|| missing("from"))?;
             let to = raw.to.as_ref().ok_or_else(|| missing("to"))?;
-            FreezeWindow::weekly(days, from, to, &reason)
+            FreezeWindow::weekly(days, from, to, &reason, zone)
         }
         _ => {
             return Err(ck.err(

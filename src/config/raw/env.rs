@@ -45,6 +45,9 @@ pub(crate) struct RawEnvironment {
     /// Freeze windows. Default: none.
     #[serde(default)]
     pub freeze: Vec<RawFreeze>,
+    /// IANA time zone of this environment's freeze windows, e.g.
+    /// `Europe/Berlin`; a window's own `timezone` wins. Default: UTC.
+    pub timezone: Option<String>,
     /// GitOps target; required with `strategy = "gitops"`. Default: none.
     pub gitops: Option<RawGitops>,
     /// Checks run after each rollout. Default: none (a release is done once
@@ -111,16 +114,21 @@ impl Default for RawApprovals {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawFreeze {
-    /// Fixed window start, RFC 3339. Default: none.
+    /// Fixed window start, RFC 3339; with a time zone set, also a
+    /// wall-clock time without offset. Default: none.
     pub start: Option<RawInstant>,
-    /// Fixed window end, RFC 3339. Default: none.
+    /// Fixed window end, as `start`. Default: none.
     pub end: Option<RawInstant>,
     /// Weekly window days. Default: none.
     pub days: Option<Vec<String>>,
-    /// Weekly window start, `HH:MM` UTC. Default: none.
+    /// Weekly window start, `HH:MM` in the window's zone. Default: none.
     pub from: Option<String>,
-    /// Weekly window end, `HH:MM` UTC, up to `24:00`. Default: none.
+    /// Weekly window end, `HH:MM` in the window's zone, up to `24:00`.
+    /// Default: none.
     pub to: Option<String>,
+    /// IANA time zone, e.g. `Europe/Berlin`. Default: the environment's
+    /// `timezone`, else UTC.
+    pub timezone: Option<String>,
     /// Why deploys are frozen. Required.
     pub reason: String,
 }

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use crate::command::CommandName;
-use crate::config::{Person, Target};
+use crate::config::{upcoming, Person, Target};
 use crate::engine::locks::env_lock_key;
 use crate::engine::place::workload;
 use crate::engine::progress::headline;
@@ -15,6 +15,12 @@ use crate::names::{EnvName, Identity};
 
 /// Entries `history` shows when no number is given.
 const DEFAULT_HISTORY: usize = 10;
+
+/// How far ahead `envs` lists freeze windows: seven days, in seconds.
+const FREEZE_HORIZON: i64 = 7 * 86_400;
+
+/// Freeze windows `envs` lists per environment before it counts the rest.
+const FREEZES_SHOWN: usize = 5;
 
 impl Engine {
     /// `help [<command>]`: the command list, or one command's usage.
@@ -185,9 +191,11 @@ impl Engine {
         Ok(Reply::text(out.trim_end().to_owned()))
     }
 
-    /// `envs`: each environment, who may request it, its approvals and an
-    /// open freeze window.
+    /// `envs`: each environment, who may request it, its approvals, an
+    /// open freeze window and until when, and the freeze windows of the
+    /// next [`FREEZE_HORIZON`] seconds in their zones.
     pub(in crate::engine) fn envs(&self) -> Reply {
+        let now = self.now();
         let mut out = String::from("environments:\n");
         for env in self.config.envs() {
             let place = match &env.target {
@@ -207,8 +215,14 @@ impl Engine {
                 .map(|f| format!(", promotions from {f} only"))
                 .unwrap_or_default();
             let frozen = env
-                .freeze_at(self.now())
-                .map(|w| format!(", FROZEN: {}", w.reason()))
+                .frozen_at(now)
+                .map(|f| {
+                    format!(
+                        ", FROZEN: {} (until {})",
+                        f.window.reason(),
+                        f.until_text(now)
+                    )
+                })
                 .unwrap_or_default();
             let _ = writeln!(
                 out,
@@ -216,6 +230,22 @@ impl Engine {
                 env.name,
                 roles.join("/")
             );
+            let soon = upcoming(&env.freezes, now, FREEZE_HORIZON);
+            for u in soon.iter().take(FREEZES_SHOWN) {
+                let _ = writeln!(
+                    out,
+                    "    freeze: {} ({})",
+                    u.describe(now),
+                    u.window.reason()
+                );
+            }
+            if soon.len() > FREEZES_SHOWN {
+                let _ = writeln!(
+                    out,
+                    "    and {} more freeze windows in the next 7 days",
+                    soon.len() - FREEZES_SHOWN
+                );
+            }
         }
         Reply::text(out.trim_end().to_owned())
     }
