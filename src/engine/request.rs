@@ -140,6 +140,8 @@ impl Engine {
             note: None,
             deployment: None,
             verification: None,
+            rolled_out_at: None,
+            superseded_by: None,
         };
         self.store.put_request(request.id.0, &request)?;
         self.audit(

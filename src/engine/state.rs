@@ -215,6 +215,7 @@ pub fn transition(request: &Request, event: &Event, now: i64) -> Result<Request,
                 return wrong("finish a rollout");
             }
             next.state = S::Verifying;
+            next.rolled_out_at = Some(now);
         }
         Event::Verified => match state {
             S::Verifying if request.verification.is_some() => return wrong("skip its checks"),

@@ -51,6 +51,8 @@ fn request() -> Request {
         note: None,
         deployment: None,
         verification: None,
+        rolled_out_at: None,
+        superseded_by: None,
     }
 }
 

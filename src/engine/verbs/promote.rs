@@ -1,9 +1,13 @@
 //! `promote [<app>] from <env> to <env>`: what Gantry last deployed
 //! successfully in the source environment, pinned when the request is made;
-//! a target with `require_verified` takes it only when it was verified.
+//! a target with `require_verified` takes it only when it was verified,
+//! and a target with `soak` only once it has run in the source that long.
 
-use crate::config::{App, Environment};
+use std::time::Duration;
+
+use crate::config::{App, Environment, Zone};
 use crate::engine::request::Pins;
+use crate::engine::state::Request;
 use crate::engine::Engine;
 use crate::names::{Digest, EnvName};
 
@@ -30,6 +34,9 @@ impl Engine {
                 source.id, to.name
             ));
         }
+        if let Some(to) = to {
+            self.check_soak(&source, from, to)?;
+        }
         let sha = source.sha.ok_or("the source deploy has no commit")?;
         Ok(Pins {
             sha,
@@ -37,6 +44,40 @@ impl Engine {
             previous,
             note: None,
         })
+    }
+
+    /// Refuses a promotion of `source` into `to` until it has run in
+    /// `from` for `to`'s soak time, and been verified there where `from`
+    /// verifies its releases; the refusal says when it becomes eligible.
+    fn check_soak(&self, source: &Request, from: &EnvName, to: &Environment) -> Result<(), String> {
+        let Some(soak) = to.soak else { return Ok(()) };
+        let soak_text = humantime::format_duration(soak);
+        let verifies = self
+            .config
+            .env(from.as_str())
+            .is_some_and(|e| e.verify.is_some());
+        if verifies && !source.is_verified() {
+            return Err(format!(
+                "{} has not been verified in {from}; {} takes releases that have run {soak_text} there and been verified (soak)",
+                source.id, to.name
+            ));
+        }
+        let now = self.now();
+        let since = source.rolled_out_at.unwrap_or(source.updated_at);
+        let eligible = since.saturating_add(i64::try_from(soak.as_secs()).unwrap_or(i64::MAX));
+        if now >= eligible {
+            return Ok(());
+        }
+        let ran = u64::try_from(now - since).unwrap_or(0);
+        let left = u64::try_from(eligible - now).unwrap_or(0);
+        Err(format!(
+            "{} has run in {from} for {}; {} takes releases that have run there for {soak_text} (soak): eligible at {}, in {}",
+            source.id,
+            humantime::format_duration(Duration::from_secs(ran)),
+            to.name,
+            Zone::utc().describe(eligible, now),
+            humantime::format_duration(Duration::from_secs(left)),
+        ))
     }
 }
 
@@ -64,6 +105,33 @@ mod tests {
         assert_eq!(promoted.sha, source.sha);
         assert_eq!(promoted.digest, source.digest);
         assert_eq!(t.image("staging"), t.image("dev"));
+    }
+
+    #[tokio::test]
+    async fn a_soak_time_holds_a_promotion_back_until_the_release_has_run_that_long() {
+        let t = TestEngine::with_config(|base| {
+            base.replace(
+                "namespace = \"staging\"\n",
+                "namespace = \"staging\"\npromote_from = \"dev\"\nsoak = \"30m\"\n",
+            )
+        })
+        .await;
+        let dev = t.say("console:alice", "deploy feat-x to dev").await;
+        assert_eq!(dev.state, Some(State::Succeeded), "{}", dev.text);
+        t.set_time(t.now() + 10 * 60);
+        let early = t.say("console:alice", "promote from dev to staging").await;
+        assert_eq!(early.state, Some(State::Failed), "{}", early.text);
+        let id = dev.request.expect("a request");
+        assert!(
+            early.text.contains(&format!(
+                "{id} has run in dev for 10m; staging takes releases that have run there for 30m (soak): eligible at Tue 12:30 UTC, in 20m"
+            )),
+            "{}",
+            early.text
+        );
+        t.set_time(t.now() + 20 * 60);
+        let ready = t.say("console:alice", "promote from dev to staging").await;
+        assert_eq!(ready.state, Some(State::AwaitingApproval), "{}", ready.text);
     }
 
     #[tokio::test]
