@@ -228,7 +228,6 @@ fn cases() -> Vec<(&'static str, String, &'static str, &'static str)> {
         ("soak longer than the approval window", edit("promote_from = \"dev\"", "promote_from = \"dev\"\nsoak = \"2h\" # <-"), "environments.prod.soak", "soak (2h) may not be longer than approvals.expires (1h)"),
         ("soak without promote_from", edit("namespace = \"dev\"", "namespace = \"dev\"\nsoak = \"1h\" # <-"), "environments.dev.soak", "this environment has no promote_from"),
         ("soak not a duration", edit("promote_from = \"dev\"", "promote_from = \"dev\"\nsoak = \"soon\" # <-"), "environments.prod.soak", "`soon` is not a duration"),
-        ("supersede without a queue", edit("namespace = \"dev\"", "namespace = \"dev\"\nsupersede = true # <-"), "environments.dev.supersede", "add queue = true"),
         // names
         ("uppercase env name", edit("[environments.dev]", "[environments.Dev] # <-").replace("promote_from = \"dev\"", "promote_from = \"Dev\""), "environments.Dev", "environment name `Dev` contains `D`"),
         ("look-alike env name", edit("[environments.dev]", "[environments.\"d\u{0435}v\"] # <-").replace("promote_from = \"dev\"\n", ""), "environments.\"d\\u{0435}v\"", "U+0435"),

@@ -229,11 +229,6 @@ pub struct Environment {
     pub verify: Option<Verify>,
     /// Whether promotions into this environment take only verified releases.
     pub require_verified: bool,
-    /// Whether a request that meets a deploy in flight or a lock waits in
-    /// line instead of being refused.
-    pub queue: bool,
-    /// Whether a newer request replaces the ones waiting in line.
-    pub supersede: bool,
     /// How long a release must have run in `promote_from` before it may
     /// be promoted here.
     pub soak: Option<Duration>,

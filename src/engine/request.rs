@@ -141,7 +141,6 @@ impl Engine {
             deployment: None,
             verification: None,
             rolled_out_at: None,
-            superseded_by: None,
         };
         self.store.put_request(request.id.0, &request)?;
         self.audit(

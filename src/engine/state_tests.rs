@@ -52,7 +52,6 @@ fn request() -> Request {
         deployment: None,
         verification: None,
         rolled_out_at: None,
-        superseded_by: None,
     }
 }
 

@@ -182,8 +182,6 @@ fn environment(
             None => None,
         },
         require_verified: raw.require_verified,
-        queue: raw.queue,
-        supersede: raw.supersede,
         soak: match &raw.soak {
             Some(text) => Some(ck.duration(&path.key("soak"), text)?),
             None => None,

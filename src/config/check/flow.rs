@@ -1,20 +1,14 @@
-//! Checks how requests flow into an environment: the deploy queue and the
-//! soak time a promotion needs.
+//! Checks how requests flow into an environment: the soak time a
+//! promotion needs.
 
 use super::{Checked, Checker};
 use crate::config::locate::KeyPath;
 use crate::config::model::Environment;
 
-/// Checks `queue`, `supersede` and `soak` of every environment.
+/// Checks `soak` of every environment.
 pub(super) fn check(ck: &Checker<'_>, base: &KeyPath, envs: &[Environment]) -> Checked<()> {
     for env in envs {
         let path = base.key(env.name.as_str());
-        if env.supersede && !env.queue {
-            return Err(ck.err(
-                &path.key("supersede"),
-                "supersede replaces requests waiting in line, and this environment has no line; add queue = true",
-            ));
-        }
         let Some(soak) = env.soak else { continue };
         if env.promote_from.is_none() {
             return Err(ck.err(

@@ -57,14 +57,6 @@ pub(crate) struct RawEnvironment {
     /// Default: false.
     #[serde(default)]
     pub require_verified: bool,
-    /// A request that finds a deploy in flight or a lock waits in line.
-    /// Default: false (it is refused).
-    #[serde(default)]
-    pub queue: bool,
-    /// A newer request replaces the ones waiting in line (needs `queue`).
-    /// Default: false.
-    #[serde(default)]
-    pub supersede: bool,
     /// How long a release must have run in `promote_from` before it may be
     /// promoted here. Default: none.
     pub soak: Option<String>,

@@ -158,9 +158,6 @@ pub struct Request {
     /// from here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rolled_out_at: Option<i64>,
-    /// The newer request that replaced it in the deploy queue.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub superseded_by: Option<RequestId>,
 }
 
 /// A release's verification: how much of its soak its checks have covered
