@@ -57,6 +57,21 @@ impl Chat {
             .unwrap()
     }
 
+    /// The first refusal posted in a channel, once it is there.
+    async fn posted_refusal(&self) -> gantry::sandbox::slack::FakeMessage {
+        let refusal = || {
+            self.slack
+                .messages()
+                .into_iter()
+                .find(|m| m.versions[0].starts_with("refused:"))
+        };
+        support::until("the refusal is posted in the channel", || {
+            refusal().is_some()
+        })
+        .await;
+        refusal().expect("the refusal is posted in the channel")
+    }
+
     async fn command(&self, user: &str, text: &str) -> Answer {
         let body = serde_urlencoded::to_string([
             ("team_id", TEAM),
@@ -303,17 +318,7 @@ async fn a_refused_approval_by_slash_command_is_answered_in_the_channel() {
         );
         // The refusal reaches the channel the command came from, not only the
         // audit trail.
-        let refusal = || {
-            chat.slack
-                .messages()
-                .into_iter()
-                .find(|m| m.versions[0].starts_with("refused:"))
-        };
-        support::until("the refusal is posted in the channel", || {
-            refusal().is_some()
-        })
-        .await;
-        let answered = refusal().expect("the refusal is posted in the channel");
+        let answered = chat.posted_refusal().await;
         assert_eq!(answered.channel, "C0DEPLOYS");
         assert!(
             answered.versions[0].contains("alice asked for"),
@@ -475,17 +480,7 @@ async fn a_deploy_in_a_freeze_window_is_refused_saying_when_the_window_ends() {
         // 24:00 on Berlin's clock, so a UTC reading would let this through.
         chat.h.set_time(support::FRIDAY_EVENING_IN_BERLIN);
         let ack = chat.command("UALICE01", "deploy main to dev").await;
-        let refusal = || {
-            chat.slack
-                .messages()
-                .into_iter()
-                .find(|m| m.versions[0].starts_with("refused:"))
-        };
-        support::until("the refusal is posted in the channel", || {
-            refusal().is_some()
-        })
-        .await;
-        let answered = refusal().expect("the refusal is posted in the channel");
+        let answered = chat.posted_refusal().await;
         assert_eq!(answered.channel, "C0DEPLOYS");
         assert_eq!(
             answered.versions[0],
