@@ -415,9 +415,9 @@ async fn promotion_to_prod_is_approved_by_two_release_managers_with_buttons() {
             .collect::<Vec<_>>()
             .join("\n---\n");
         for step in [
-            "awaiting approval: 0 of 2 from release-manager",
-            "(so far: bob)",
-            "approved by bob, dave",
+            "awaiting approval: release-manager 0/2",
+            "release-manager 1/2 bob;",
+            "approved: release-manager 2/2 bob, dave",
             "deploying",
             "succeeded: web runs",
         ] {

@@ -209,9 +209,9 @@ async fn slack_commands_reactions_and_buttons_drive_a_release_to_prod() {
         let message = progress();
         let versions = message.versions.join("\n---\n");
         for step in [
-            "awaiting approval: 0 of 2 from release-manager",
-            "(so far: bob)",
-            "approved by bob, dave",
+            "awaiting approval: release-manager 0/2",
+            "release-manager 1/2 bob;",
+            "approved: release-manager 2/2 bob, dave",
             "deploying",
             "succeeded: web runs",
         ] {
@@ -278,7 +278,7 @@ async fn after_a_restart_gantry_keeps_editing_the_same_message() {
         for step in [
             "awaiting approval",
             "still waiting after a restart",
-            "approved by carol",
+            "approved: qa 1/1 carol",
             "succeeded",
         ] {
             assert!(text.contains(step), "`{step}` missing:\n{text}");

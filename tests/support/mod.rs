@@ -315,7 +315,24 @@ impl Harness {
             .deployments(repo)
             .into_iter()
             .filter(|d| d.environment == env)
-            .map(|d| d.statuses.into_iter().map(|(state, _)| state).collect())
+            .map(|d| d.statuses.into_iter().map(|(state, ..)| state).collect())
+            .collect()
+    }
+
+    /// The (state, description) of every status GitHub deployments of
+    /// `repo` to `env` were given, one list per deployment.
+    pub fn deployment_descriptions(&self, repo: &str, env: &str) -> Vec<Vec<(String, String)>> {
+        self.sandbox
+            .github
+            .deployments(repo)
+            .into_iter()
+            .filter(|d| d.environment == env)
+            .map(|d| {
+                d.statuses
+                    .into_iter()
+                    .map(|(state, _, description)| (state, description))
+                    .collect()
+            })
             .collect()
     }
 
