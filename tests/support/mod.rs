@@ -336,6 +336,18 @@ impl Harness {
             .collect()
     }
 
+    /// The details of every `action` audit event for a subject, oldest first.
+    pub fn audit_details(&self, subject: &str, action: &str) -> Vec<serde_json::Value> {
+        let filter = gantry::store::ListFilter::default();
+        let mut events = self.store.list(&filter).expect("audit readable");
+        events.sort_by_key(|e| e.seq);
+        events
+            .into_iter()
+            .filter(|e| e.subject == subject && e.action == action)
+            .map(|e| e.details)
+            .collect()
+    }
+
     /// Every audit action recorded for a subject, oldest first.
     pub fn actions(&self, subject: &str) -> Vec<String> {
         let filter = gantry::store::ListFilter::default();
