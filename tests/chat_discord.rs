@@ -383,6 +383,13 @@ async fn an_approval_comment_and_a_denial_reason_by_slash_command_are_shown_and_
                 .is_some_and(|v| v.contains("denied by dave: @\u{200B}everyone wait for the fix"))
         })
         .await;
+        let subject = denied.id.to_string();
+        chat.until("the denial is recorded on GitHub", |c| {
+            c.h.actions(&subject)
+                .iter()
+                .any(|a| a == "github.denial_recorded")
+        })
+        .await;
         let statuses = chat.h.deployment_descriptions("acme/web", "prod");
         assert_eq!(
             statuses.last().and_then(|d| d.last()).map(|s| s.1.as_str()),

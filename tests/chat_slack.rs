@@ -349,7 +349,16 @@ async fn an_approval_comment_and_a_denial_reason_reach_the_message_the_audit_and
             })
         })
         .await;
-        // The refusal is on the repository's deployments too, and nothing ran.
+        // The refusal is on the repository's deployments too (recorded
+        // after the request ended), and nothing ran.
+        let subject = denied.id.to_string();
+        support::until("the denial is recorded on GitHub", || {
+            chat.h
+                .actions(&subject)
+                .iter()
+                .any(|a| a == "github.denial_recorded")
+        })
+        .await;
         assert_eq!(
             chat.h.deployment_descriptions("acme/web", "prod"),
             [vec![
