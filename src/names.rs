@@ -66,6 +66,26 @@ pub enum NameError {
 /// Longest name accepted for environments, apps, roles and people.
 pub const MAX_NAME_LEN: usize = 63;
 
+/// Longest free text (a denial reason, an approval comment, a lock reason)
+/// accepted, in characters.
+pub const MAX_REMARK_CHARS: usize = 200;
+
+/// Whether `c` may not appear in free text: control characters, bidi
+/// controls and zero-width characters, which could reorder or hide what
+/// others read.
+pub fn is_hidden_or_control(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{feff}'
+        )
+}
+
 /// Escapes text for safe display in messages: control characters, bidi
 /// controls, zero-width characters and other non-ASCII are shown as
 /// `\u{…}` so that look-alikes are visible and nothing reorders the line.
@@ -193,6 +213,11 @@ config_name!(
     /// The config key of a person (`alice`).
     PersonId,
     "person"
+);
+config_name!(
+    /// The name of one of an environment's approval rules (`qa`, `on-duty`, …).
+    RuleName,
+    "approval rule"
 );
 
 /// The id of a request, shown as `R-<n>`.

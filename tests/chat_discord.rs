@@ -339,6 +339,67 @@ async fn deploy_to_dev_is_deferred_then_edited_to_succeeded() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_comment_and_a_denial_reason_by_slash_command_are_shown_and_kept() {
+    support::within(async {
+        let chat = start().await;
+        chat.discord
+            .command(from(ALICE), "deploy main to staging")
+            .await;
+        let staged = chat.newest_reaches(State::AwaitingApproval).await;
+        chat.discord
+            .command(
+                from(CAROL),
+                &format!("approve {} smoke tests green", staged.id),
+            )
+            .await;
+        chat.until("carol's approval with its comment", |c| {
+            c.h.request(staged.id).state == State::Succeeded
+        })
+        .await;
+        assert_eq!(
+            chat.h.request(staged.id).approvals[0].comment.as_deref(),
+            Some("smoke tests green")
+        );
+
+        chat.discord
+            .command(from(ALICE), "promote from staging to prod")
+            .await;
+        let asked = chat.newest_reaches(State::AwaitingApproval).await;
+        chat.discord
+            .command(
+                from(DAVE),
+                &format!("deny {} @everyone wait for the fix", asked.id),
+            )
+            .await;
+        let denied = chat.newest_reaches(State::Denied).await;
+        assert_eq!(
+            denied.note.as_deref(),
+            Some("denied by dave: @everyone wait for the fix")
+        );
+        chat.until("the denial with its reason, which pings nobody", |c| {
+            c.message_about("to prod")
+                .versions
+                .last()
+                .is_some_and(|v| v.contains("denied by dave: @\u{200B}everyone wait for the fix"))
+        })
+        .await;
+        let subject = denied.id.to_string();
+        chat.until("the denial is recorded on GitHub", |c| {
+            c.h.actions(&subject)
+                .iter()
+                .any(|a| a == "github.denial_recorded")
+        })
+        .await;
+        let statuses = chat.h.deployment_descriptions("acme/web", "prod");
+        assert_eq!(
+            statuses.last().and_then(|d| d.last()).map(|s| s.1.as_str()),
+            Some("Gantry: failure; denied by dave: @everyone wait for the fix")
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn promotion_to_prod_is_approved_by_two_release_managers_with_buttons() {
     support::within(async {
         let chat = start().await;
@@ -415,9 +476,9 @@ async fn promotion_to_prod_is_approved_by_two_release_managers_with_buttons() {
             .collect::<Vec<_>>()
             .join("\n---\n");
         for step in [
-            "awaiting approval: 0 of 2 from release-manager",
-            "(so far: bob)",
-            "approved by bob, dave",
+            "awaiting approval: release-manager 0/2",
+            "release-manager 1/2 bob;",
+            "approved: release-manager 2/2 bob, dave",
             "deploying",
             "succeeded: web runs",
         ] {

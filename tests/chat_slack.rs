@@ -224,9 +224,9 @@ async fn slack_commands_reactions_and_buttons_drive_a_release_to_prod() {
         let message = progress();
         let versions = message.versions.join("\n---\n");
         for step in [
-            "awaiting approval: 0 of 2 from release-manager",
-            "(so far: bob)",
-            "approved by bob, dave",
+            "awaiting approval: release-manager 0/2",
+            "release-manager 1/2 bob;",
+            "approved: release-manager 2/2 bob, dave",
             "deploying",
             "succeeded: web runs",
         ] {
@@ -293,11 +293,102 @@ async fn after_a_restart_gantry_keeps_editing_the_same_message() {
         for step in [
             "awaiting approval",
             "still waiting after a restart",
-            "approved by carol",
+            "approved: qa 1/1 carol",
             "succeeded",
         ] {
             assert!(text.contains(step), "`{step}` missing:\n{text}");
         }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_comment_and_a_denial_reason_reach_the_message_the_audit_and_github() {
+    support::within(async {
+        let chat = start().await;
+        chat.command("UALICE01", "deploy main to staging").await;
+        let staged = chat.newest_reaches(State::AwaitingApproval).await;
+        chat.command(
+            "UCAROL03",
+            &format!("approve {} tested on uat, fine", staged.id),
+        )
+        .await;
+        let staged = chat.newest_reaches(State::Succeeded).await;
+        assert_eq!(
+            staged.approvals[0].comment.as_deref(),
+            Some("tested on uat, fine")
+        );
+        let approved = chat
+            .h
+            .audit_details(&staged.id.to_string(), "request.approved");
+        assert_eq!(approved.len(), 1, "{approved:?}");
+        assert_eq!(approved[0]["event"]["comment"], "tested on uat, fine");
+        let statuses = chat.h.deployment_descriptions("acme/web", "staging");
+        assert_eq!(
+            statuses.last().unwrap()[1],
+            (
+                "in_progress".to_owned(),
+                "Gantry: in progress; approved: qa 1/1 carol “tested on uat, fine”".to_owned()
+            ),
+            "{statuses:?}"
+        );
+
+        let prod_before = chat.h.cluster_writes().len();
+        chat.command("UALICE01", "promote from staging to prod")
+            .await;
+        let asked = chat.newest_reaches(State::AwaitingApproval).await;
+        let prod = chat.message_about(&format!("{} promote", asked.id));
+        chat.command(
+            "UBOB0002",
+            &format!("deny {} not during the incident", asked.id),
+        )
+        .await;
+        let denied = chat.newest_reaches(State::Denied).await;
+        assert_eq!(
+            denied.note.as_deref(),
+            Some("denied by bob: not during the incident")
+        );
+        let denials = chat
+            .h
+            .audit_details(&denied.id.to_string(), "request.denied");
+        assert_eq!(
+            denials[0]["event"]["reason"],
+            "denied by bob: not during the incident"
+        );
+        support::until("the message says who denied it and why", || {
+            chat.slack.messages().into_iter().any(|m| {
+                m.ts == prod
+                    && m.versions.last().is_some_and(|v| {
+                        v.contains("denied: denied by bob: not during the incident")
+                    })
+            })
+        })
+        .await;
+        // The refusal is on the repository's deployments too (recorded
+        // after the request ended), and nothing ran.
+        let subject = denied.id.to_string();
+        support::until("the denial is recorded on GitHub", || {
+            chat.h
+                .actions(&subject)
+                .iter()
+                .any(|a| a == "github.denial_recorded")
+        })
+        .await;
+        assert_eq!(
+            chat.h.deployment_descriptions("acme/web", "prod"),
+            [vec![
+                ("queued".to_owned(), "Gantry: queued".to_owned()),
+                (
+                    "failure".to_owned(),
+                    "Gantry: failure; denied by bob: not during the incident".to_owned()
+                ),
+            ]]
+        );
+        assert_eq!(
+            chat.h.cluster_writes().len(),
+            prod_before,
+            "nothing was written to the cluster"
+        );
     })
     .await;
 }

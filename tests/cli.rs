@@ -176,6 +176,28 @@ fn every_subcommand_has_help() {
 }
 
 #[test]
+fn the_release_chain_example_checks_and_lists_its_approval_rules() {
+    let out = gantry(&[
+        "check-config",
+        "--config",
+        "config/examples/release-chain.toml",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary = stdout(&out);
+    assert!(
+        summary.starts_with("config/examples/release-chain.toml: valid"),
+        "{summary}"
+    );
+    for needle in [
+        "qa: namespace qa on cluster sandbox",
+        "uat: namespace uat on cluster sandbox",
+        "approvals: dev 1 of [dev-approver] · qa 1 of [qa-approver] · on-duty 1 of [on-duty], all required, no self-approval, expires after 4h",
+    ] {
+        assert!(summary.contains(needle), "missing {needle:?} in\n{summary}");
+    }
+}
+
+#[test]
 fn readme_command_reference_is_current() {
     let out = gantry(&["help", "--markdown"]);
     let table = stdout(&out);

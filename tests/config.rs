@@ -118,6 +118,39 @@ fn the_base_is_valid() {
 }
 
 #[test]
+fn approval_rules_load_in_each_form() {
+    let list = edit(
+        "approvals = { count = 2, roles = [\"release-manager\"] }",
+        "approvals = [\n  { name = \"release\", roles = [\"release-manager\"] },\n  { name = \"on-duty\", roles = [\"sre\"] },\n]",
+    );
+    let c = config::parse(&list, "list.toml").unwrap_or_else(|e| panic!("{e}"));
+    let a = &c.env("prod").unwrap().approvals;
+    let names: Vec<&str> = a.rules.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["release", "on-duty"]);
+    assert!(a.one_rule_per_person, "the default");
+    assert_eq!(a.expires, std::time::Duration::from_secs(3600));
+
+    // What no set of different people can meet is fine when one person
+    // may count for several rules.
+    let shared = edit(
+        "approvals = { count = 2, roles = [\"release-manager\"] }",
+        "approvals = { one_rule_per_person = false, self_approval = true, expires = \"2h\", rules = [\n  { name = \"release\", roles = [\"release-manager\"], count = 2 },\n  { name = \"on-duty\", roles = [\"sre\"] },\n] }",
+    );
+    let c = config::parse(&shared, "shared.toml").unwrap_or_else(|e| panic!("{e}"));
+    let a = &c.env("prod").unwrap().approvals;
+    assert_eq!(a.rules.len(), 2);
+    assert!(!a.one_rule_per_person && a.self_approval);
+    assert_eq!(a.expires, std::time::Duration::from_secs(7200));
+
+    let tables = edit(
+        "approvals = { count = 2, roles = [\"release-manager\"] }\n",
+        "",
+    ) + "\n[[environments.prod.approvals]]\nname = \"release\"\nroles = [\"release-manager\"]\n\n[[environments.prod.approvals]]\nname = \"on-duty\"\nroles = [\"sre\"]\n";
+    let c = config::parse(&tables, "tables.toml").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.env("prod").unwrap().approvals.rules.len(), 2);
+}
+
+#[test]
 fn the_message_reads_file_line_key_message() {
     let doc = edit(
         "approvals = { count = 2, roles = [\"release-manager\"] }",
@@ -161,6 +194,18 @@ fn cases() -> Vec<(&'static str, String, &'static str, &'static str)> {
         ("approvals beyond role holders", edit("count = 2, roles = [\"release-manager\"] }", "count = 3, roles = [\"release-manager\"] } # <-"), "environments.prod.approvals.count", "3 approvals from [release-manager] required, but only 2 people hold those roles"),
         ("approvals without roles", edit("approvals = { count = 2, roles = [\"release-manager\"] }", "approvals = { count = 1 } # <-"), "environments.prod.approvals.roles", "1 approval required, but no roles may approve"),
         ("bad approval expiry", edit("roles = [\"release-manager\"] }", "roles = [\"release-manager\"], expires = \"soon\" } # <-"), "environments.prod.approvals.expires", "`soon` is not a duration"),
+        // approval rules
+        ("rule naming an undeclared role", edit("approvals = { count = 2, roles = [\"release-manager\"] }", "approvals = [\n  { name = \"release\", roles = [\"release-manager\"] },\n  { name = \"qa\", roles = [\"qa\"] }, # <-\n]"), "environments.prod.approvals[1].roles[0]", "unknown role `qa`"),
+        ("rule beyond its role holders", edit("approvals = { count = 2, roles = [\"release-manager\"] }", "approvals = [\n  { name = \"release\", roles = [\"release-manager\"] },\n  { name = \"on-duty\", roles = [\"sre\"], count = 2 }, # <-\n]"), "environments.prod.approvals[1].count", "2 approvals from [sre] required, but only 1 person holds those roles"),
+        ("rules no set of people can meet", edit("approvals = { count = 2, roles = [\"release-manager\"] }", "approvals = [ # <-\n  { name = \"release\", roles = [\"release-manager\"] },\n  { name = \"on-duty\", roles = [\"sre\"] },\n  { name = \"second\", roles = [\"release-manager\"] },\n]"), "environments.prod.approvals", "no set of different people can meet every approval rule (on-duty, release, second) at once: they need 3 people, and at most 2"),
+        ("rules no set of people can meet, table form", edit("approvals = { count = 2, roles = [\"release-manager\"] }", "approvals = { expires = \"2h\", rules = [ # <-\n  { name = \"release\", roles = [\"release-manager\"], count = 2 },\n  { name = \"on-duty\", roles = [\"sre\"] },\n] }"), "environments.prod.approvals.rules", "no set of different people can meet every approval rule"),
+        ("empty list of rules", edit("approvals = { count = 2, roles = [\"release-manager\"] }", "approvals = [] # <-"), "environments.prod.approvals", "the list of approval rules is empty"),
+        ("duplicate rule names", edit("approvals = { count = 2, roles = [\"release-manager\"] }", "approvals = [\n  { name = \"release\", roles = [\"release-manager\"] },\n  { name = \"release\", roles = [\"sre\"] }, # <-\n]"), "environments.prod.approvals[1].name", "approval rule `release` is named twice"),
+        ("rule without roles", edit("approvals = { count = 2, roles = [\"release-manager\"] }", "approvals = [\n  { name = \"release\", roles = [] }, # <-\n]"), "environments.prod.approvals[0].roles", "names no roles"),
+        ("rule with count 0", edit("approvals = { count = 2, roles = [\"release-manager\"] }", "approvals = [\n  { name = \"release\", roles = [\"sre\"], count = 0 }, # <-\n]"), "environments.prod.approvals[0].count", "a count of at least 1"),
+        ("bad rule name", edit("approvals = { count = 2, roles = [\"release-manager\"] }", "approvals = [\n  { name = \"Release Team\", roles = [\"sre\"] }, # <-\n]"), "environments.prod.approvals[0].name", "approval rule"),
+        ("unknown key in a rule", edit("approvals = { count = 2, roles = [\"release-manager\"] }", "approvals = [\n  { name = \"release\", roles = [\"sre\"], cuont = 1 }, # <-\n]"), "environments.prod.approvals[0].cuont", "unknown field `cuont`"),
+        ("rules beside count", edit("approvals = { count = 2, roles = [\"release-manager\"] }", "approvals = { count = 1, rules = [{ name = \"release\", roles = [\"sre\"] }] } # <-"), "environments.prod.approvals.count", "give either rules or count and roles"),
         // promotion and clusters
         ("promote from a missing env", edit("promote_from = \"dev\"", "promote_from = \"staging\" # <-"), "environments.prod.promote_from", "unknown environment `staging`"),
         ("promote from itself", edit("promote_from = \"dev\"", "promote_from = \"prod\" # <-"), "environments.prod.promote_from", "cannot promote from itself"),

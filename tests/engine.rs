@@ -43,7 +43,7 @@ async fn prod_needs_two_release_managers_and_counts_each_person_once() {
             progress
                 .last()
                 .unwrap()
-                .contains("awaiting approval: 0 of 2 from release-manager"),
+                .contains("awaiting approval: release-manager 0/2"),
             "{progress:#?}"
         );
 
@@ -54,7 +54,11 @@ async fn prod_needs_two_release_managers_and_counts_each_person_once() {
         let bob = h
             .say("slack:T0SANDBOX:UBOB0002", &format!("approve {id}"))
             .await;
-        assert!(bob.text.contains("1 of 2"), "{}", bob.text);
+        assert!(
+            bob.text.contains("bob approved R-") && bob.text.contains("release-manager 1/2 bob"),
+            "{}",
+            bob.text
+        );
         let again = h
             .say("discord:100000000000000002", &format!("approve {id}"))
             .await;

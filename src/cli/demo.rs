@@ -248,8 +248,8 @@ impl Story {
         self.shows(
             &staged,
             &[
-                "awaiting approval: 0 of 1 from qa",
-                "approved by carol",
+                "awaiting approval: qa 0/1",
+                "approved: qa 1/1 carol",
                 "verifying:",
                 "succeeded",
                 "verified:",

@@ -213,9 +213,8 @@ pub fn slot_rules(name: CommandName) -> &'static [SlotShape] {
             &[("id", K::Id, Required)],
         ],
         CommandName::Build => &[&[("ref", K::Ref, PullRequestHead), ("app", K::App, Optional)]],
-        CommandName::Approve | CommandName::Cancel | CommandName::Complete => {
-            &[&[("id", K::Id, Required)]]
-        }
+        CommandName::Approve => &[&[("id", K::Id, Required), ("comment", K::Reason, Optional)]],
+        CommandName::Cancel | CommandName::Complete => &[&[("id", K::Id, Required)]],
         CommandName::Deny => &[&[("id", K::Id, Required), ("reason", K::Reason, Optional)]],
         CommandName::Lock => &[&[("env", K::Env, Required), ("reason", K::Reason, Optional)]],
         CommandName::Unlock => &[&[("env", K::Env, Required)]],
@@ -322,10 +321,13 @@ pub enum Command {
         #[serde(skip_serializing_if = "Option::is_none")]
         app: Option<AppName>,
     },
-    /// `approve <request-id>`
+    /// `approve <request-id> [<comment>]`
     Approve {
         /// The request approved.
         id: RequestId,
+        /// What the approver says with it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        comment: Option<String>,
     },
     /// `deny <request-id> [<reason>]`
     Deny {
@@ -484,7 +486,18 @@ impl fmt::Display for Command {
                 write!(f, "build {reference}")?;
                 optional(f, " of ", app.as_ref().map(|a| a as &dyn fmt::Display))
             }
-            Command::Approve { id } => write!(f, "approve {id}"),
+            Command::Approve { id, comment } => {
+                write!(f, "approve {id}")?;
+                optional(
+                    f,
+                    " ",
+                    comment
+                        .as_deref()
+                        .map(quoted)
+                        .as_ref()
+                        .map(|r| r as &dyn fmt::Display),
+                )
+            }
             Command::Deny { id, reason } => {
                 write!(f, "deny {id}")?;
                 optional(

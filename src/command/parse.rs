@@ -7,7 +7,7 @@ use super::nearest::nearest;
 use super::pattern::{Element, SlotKind};
 use super::tokenize::{tokenize, Token};
 use super::{Command, CommandName, RollbackTarget, Vocabulary, MAX_COMMAND_LEN};
-use crate::names::{AppName, EnvName, RequestId};
+use crate::names::{is_hidden_or_control, AppName, EnvName, RequestId, MAX_REMARK_CHARS};
 
 /// Largest `{n}` accepted.
 const MAX_COUNT: u32 = 1000;
@@ -160,6 +160,24 @@ fn element_fits(element: &Element, token: &Token<'_>) -> bool {
     }
 }
 
+/// Free text (a reason or a comment): at most [`MAX_REMARK_CHARS`]
+/// characters, with no control, bidi or zero-width characters.
+fn remark(text: &str) -> Result<String, String> {
+    if let Some(c) = text.chars().find(|c| is_hidden_or_control(*c)) {
+        return Err(format!(
+            "free text may not hold control, bidi or zero-width characters, and this holds U+{:04X}",
+            c as u32
+        ));
+    }
+    let len = text.chars().count();
+    if len > MAX_REMARK_CHARS {
+        return Err(format!(
+            "free text is at most {MAX_REMARK_CHARS} characters, and this has {len}"
+        ));
+    }
+    Ok(text.to_owned())
+}
+
 fn looks_like_id(text: &str) -> bool {
     text.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("R-"))
 }
@@ -269,7 +287,7 @@ fn fill(
         let value = match kind {
             SlotKind::Reason => {
                 let rest: Vec<&str> = words[i..].iter().map(|t| t.text).collect();
-                Value::Text(rest.join(" "))
+                Value::Text(remark(&rest.join(" ")).map_err(bad)?)
             }
             SlotKind::Ref => Value::Ref(GitRef::parse(token.text).map_err(|e| bad(e.to_string()))?),
             SlotKind::Branch => {
@@ -403,6 +421,7 @@ fn build(
         },
         CommandName::Approve => Command::Approve {
             id: slots.id("id")?,
+            comment: slots.text("comment"),
         },
         CommandName::Deny => Command::Deny {
             id: slots.id("id")?,

@@ -131,8 +131,20 @@ fn adversarial_inputs_get_specific_errors() {
         ("deploy @{upstream} to dev".into(), "`@{`"),
         ("deploy HEAD~1 to dev".into(), "`~`"),
         (
+            "cancel R-1; deploy x to prod".into(),
+            "unexpected `deploy` at column 13",
+        ),
+        (
             "approve R-1; deploy x to prod".into(),
-            "unexpected `deploy` at column 14",
+            "`R-1;` is not a request id",
+        ),
+        (
+            "approve R-1 fine\u{200b}".into(),
+            "control, bidi or zero-width characters, and this holds U+200B",
+        ),
+        (
+            format!("deny R-1 {}", "x".repeat(201)),
+            "free text is at most 200 characters, and this has 201",
         ),
         ("approve R-1;".into(), "request ids look like R-42"),
         ("“deploy” feat-x to dev".into(), "unknown command"),

@@ -30,9 +30,9 @@ pub use freeze::{
 };
 pub use glob::{PatternError, RefPattern};
 pub use model::{
-    App, Approvals, Cluster, Comparison, Config, Discord, Environment, Github, GithubAuth, Gitops,
-    GitopsFormat, GitopsSource, Person, Platforms, ProbeSpec, Prometheus, Registry, RepoName,
-    Slack, StartLimit, Strategy, Target, Verify, VerifyCheck,
+    App, ApprovalRule, Approvals, Cluster, Comparison, Config, Discord, Environment, Github,
+    GithubAuth, Gitops, GitopsFormat, GitopsSource, Person, Platforms, ProbeSpec, Prometheus,
+    Registry, RepoName, Slack, StartLimit, Strategy, Target, Verify, VerifyCheck,
 };
 pub use probe_template::{
     check_probe_template, fill_probe_template, TemplateSyntax, PROBE_PLACEHOLDERS,

@@ -11,7 +11,7 @@ use super::freeze::FreezeWindow;
 use super::glob::RefPattern;
 use super::secret::SecretRef;
 use super::template::{NamespaceTemplate, TagTemplate};
-use crate::names::{AppName, EnvName, GithubAccount, Identity, PersonId, RoleName};
+use crate::names::{AppName, EnvName, GithubAccount, Identity, PersonId, RoleName, RuleName};
 
 /// How many commands that start work (deploy, promote, rollback, build,
 /// teardown, dry runs included) one person may send per period.
@@ -184,17 +184,56 @@ pub enum GitopsFormat {
     },
 }
 
-/// An approval rule.
+/// One approval rule: `count` distinct people holding any of `roles`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalRule {
+    /// The rule's name, shown in the progress message (`qa 1/1 carol`).
+    pub name: RuleName,
+    /// Roles whose holders may approve for it.
+    pub roles: Vec<RoleName>,
+    /// Distinct people it needs; at least 1.
+    pub count: u32,
+}
+
+/// An environment's approval policy: every rule must be met.
 #[derive(Debug, Clone)]
 pub struct Approvals {
-    /// Distinct people who must approve.
-    pub count: u32,
-    /// Roles whose holders may approve.
-    pub roles: Vec<RoleName>,
+    /// The rules, in file order; empty = no approvals needed.
+    pub rules: Vec<ApprovalRule>,
+    /// Whether one person's approval counts for one rule only (the first
+    /// rule still short that they qualify for), rather than for every rule
+    /// they qualify for.
+    pub one_rule_per_person: bool,
     /// Whether the requester's own approval counts.
     pub self_approval: bool,
     /// How long a request waits for approvals.
     pub expires: Duration,
+}
+
+impl Approvals {
+    /// Every role that may approve for some rule, each once, in rule order.
+    pub fn roles(&self) -> Vec<RoleName> {
+        let mut out: Vec<RoleName> = Vec::new();
+        for role in self.rules.iter().flat_map(|r| &r.roles) {
+            if !out.contains(role) {
+                out.push(role.clone());
+            }
+        }
+        out
+    }
+
+    /// The rules as one line: `qa 1 of [qa] · release 1 of [release-manager]`.
+    pub fn describe(&self) -> String {
+        let rules: Vec<String> = self
+            .rules
+            .iter()
+            .map(|r| {
+                let roles: Vec<&str> = r.roles.iter().map(RoleName::as_str).collect();
+                format!("{} {} of [{}]", r.name, r.count, roles.join(", "))
+            })
+            .collect();
+        rules.join(" · ")
+    }
 }
 
 /// A deploy target and its policy.
@@ -220,7 +259,7 @@ pub struct Environment {
     pub rollout_timeout: Duration,
     /// Environment promotions must come from.
     pub promote_from: Option<EnvName>,
-    /// The approval rule.
+    /// The approval rules.
     pub approvals: Approvals,
     /// Freeze windows.
     pub freezes: Vec<FreezeWindow>,

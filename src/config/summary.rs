@@ -17,7 +17,7 @@ fn roles(list: &[RoleName]) -> String {
 }
 
 fn approvals(a: &Approvals) -> String {
-    if a.count == 0 {
+    if a.rules.is_empty() {
         return "none".to_owned();
     }
     let own = if a.self_approval {
@@ -25,11 +25,15 @@ fn approvals(a: &Approvals) -> String {
     } else {
         "no self-approval"
     };
+    let per_person = if a.rules.len() > 1 && !a.one_rule_per_person {
+        ", one person may count for several rules"
+    } else {
+        ""
+    };
     let expires = humantime::format_duration(a.expires);
     format!(
-        "{} from [{}], {own}, expires after {expires}",
-        a.count,
-        roles(&a.roles)
+        "{}, all required, {own}{per_person}, expires after {expires}",
+        a.describe()
     )
 }
 

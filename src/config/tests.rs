@@ -39,7 +39,8 @@ fn shipped_config_loads_with_the_delivery_chain() {
         prod.promote_from.as_ref().map(|e| e.as_str()),
         Some("staging")
     );
-    assert_eq!(prod.approvals.count, 2);
+    assert_eq!(prod.approvals.rules.len(), 1);
+    assert_eq!(prod.approvals.rules[0].count, 2);
     assert!(!prod.approvals.self_approval);
     assert_eq!(prod.freezes.len(), 3);
     assert!(prod.allows_ref("release/2.1"));
@@ -52,8 +53,8 @@ fn shipped_config_loads_with_the_delivery_chain() {
     assert!(prod.freeze_at(1_797_379_200 + 12 * 3600).is_none());
 
     let staging = c.env("staging").unwrap();
-    assert_eq!(staging.approvals.count, 1);
-    assert_eq!(staging.approvals.roles[0].as_str(), "qa");
+    assert_eq!(staging.approvals.rules[0].count, 1);
+    assert_eq!(staging.approvals.roles()[0].as_str(), "qa");
     assert!(matches!(
         c.env("perf").unwrap().strategy,
         Strategy::Gitops(_)
@@ -175,7 +176,7 @@ fn summary_lists_apps_envs_people_and_platforms() {
     for needle in [
         "web (default): repo acme/web, image registry.local:5000/acme/web:{sha}",
         "prod: namespace prod on cluster sandbox, rolling",
-        "approvals: 2 from [release-manager], no self-approval, expires after 4h",
+        "approvals: release-manager 2 of [release-manager], all required, no self-approval, expires after 4h",
         "promoted from staging; freeze windows: 3",
         "perf: namespace perf on cluster sandbox, gitops (commit to acme/deploy-config@main:perf/kustomization.yaml as kustomize)",
         "preview: namespaces preview-{branch} (ttl 3days)",

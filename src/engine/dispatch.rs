@@ -183,7 +183,9 @@ impl Engine {
                 self.request_change(p, identity, conversation, command)
                     .await
             }
-            (Command::Approve { id }, Some(p)) => self.approve(p, identity, *id).await,
+            (Command::Approve { id, comment }, Some(p)) => {
+                self.approve(p, identity, *id, comment.as_deref()).await
+            }
             (Command::Deny { id, reason }, Some(p)) => self.deny(p, *id, reason.as_deref()).await,
             (Command::Cancel { id }, Some(p)) => self.cancel(p, *id).await,
             (Command::Complete { id }, Some(p)) => self.complete_verifying(p, *id).await,

@@ -114,13 +114,16 @@ pub trait Forge: Send + Sync {
         sha: &Sha,
         request: RequestId,
     ) -> Result<u64, PortError>;
-    /// Reports a deployment's state.
+    /// Reports a deployment's state, with what people said about it
+    /// (approvals and their comments, a denial's reason); `description`
+    /// may be empty.
     async fn set_deployment_state(
         &self,
         repo: &str,
         deployment: u64,
         state: DeploymentState,
         log_url: &str,
+        description: &str,
     ) -> Result<(), PortError>;
     /// GitOps: commits `image` for `app` to the config repository and file
     /// that `gitops` names, with `message`; Argo CD or Flux then syncs

@@ -244,38 +244,47 @@ fn awaiting(request: &Request, hint: &str) -> String {
     let Some(rule) = &request.rule else {
         return "awaiting approval".into();
     };
-    let roles: Vec<&str> = rule.roles.iter().map(|r| r.as_str()).collect();
-    let approvers: Vec<&str> = request
-        .approvals
-        .iter()
-        .map(|a| a.person.as_str())
-        .collect();
-    let have = if approvers.is_empty() {
-        String::new()
-    } else {
-        format!(" (so far: {})", approvers.join(", "))
-    };
     format!(
-        "awaiting approval: {} of {} from {}{have}; {hint}; expires {}",
-        request.approvals.len(),
-        rule.count,
-        roles.join(", "),
+        "awaiting approval: {}; {hint}; expires {}",
+        standing(request),
         humantime::format_rfc3339_seconds(
             std::time::UNIX_EPOCH + std::time::Duration::from_secs(rule.expires_at.max(0) as u64)
         )
     )
 }
 
-fn approved_line(request: &Request) -> String {
-    let approvers: Vec<&str> = request
-        .approvals
+/// Each rule and who counts for it, with what they said:
+/// `qa 1/1 carol “tested on uat” · release 0/1`.
+pub(super) fn standing(request: &Request) -> String {
+    let tally = request.tally(None);
+    let rules: Vec<String> = tally
+        .rules
         .iter()
-        .map(|a| a.person.as_str())
+        .map(|r| {
+            let mut text = format!("{} {}/{}", r.name, r.people.len(), r.count);
+            for (i, person) in r.people.iter().enumerate() {
+                text.push_str(if i == 0 { " " } else { ", " });
+                text.push_str(person.as_str());
+                let comment = request
+                    .approvals
+                    .iter()
+                    .find(|a| &a.person == person)
+                    .and_then(|a| a.comment.as_deref());
+                if let Some(comment) = comment {
+                    text.push_str(&format!(" “{comment}”"));
+                }
+            }
+            text
+        })
         .collect();
-    if approvers.is_empty() {
+    rules.join(" · ")
+}
+
+fn approved_line(request: &Request) -> String {
+    if request.approvals.is_empty() || request.rule.is_none() {
         "approved by policy".into()
     } else {
-        format!("approved by {}", approvers.join(", "))
+        format!("approved: {}", standing(request))
     }
 }
 

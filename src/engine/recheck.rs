@@ -10,14 +10,14 @@
 //! that waited for approvals is asked again, by the same rule, because a
 //! window may have opened while it waited.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use super::refs::Unresolved;
 use super::state::{check_start, Action, Event, Request};
 use super::Engine;
 use crate::command::GitRef;
 use crate::config::{App, Environment};
-use crate::names::{Digest, PersonId, Sha};
+use crate::names::{Digest, PersonId, RoleName, Sha};
 use crate::policy;
 
 /// When policy made the decision, freeze windows included, that lets a
@@ -38,7 +38,7 @@ pub(super) struct Checked {
     pub head: Sha,
     /// The digest the image points at now (the pinned one).
     pub digest: Option<Digest>,
-    approvers_with_role: BTreeSet<PersonId>,
+    approver_roles: BTreeMap<PersonId, Vec<RoleName>>,
     policy_version: String,
 }
 
@@ -50,7 +50,7 @@ impl Checked {
         Event::DeployStarted {
             head: self.head.clone(),
             digest: self.digest.clone(),
-            approvers_with_role: self.approvers_with_role.clone(),
+            approver_roles: self.approver_roles.clone(),
             policy_version: self.policy_version.clone(),
         }
     }
@@ -58,8 +58,8 @@ impl Checked {
 
 impl Engine {
     /// Re-checks everything `request`'s approvals were bound to: the commit
-    /// its ref and the digest its image point at now, who of its approvers
-    /// still holds an approving role, and the policy version; and, when it
+    /// its ref and the digest its image point at now, which approving roles
+    /// its approvers hold now, and the policy version; and, when it
     /// waited for approvals, whether a freeze window opened meanwhile. `Err`
     /// says, as a person reads it, why it may not act.
     pub(super) async fn recheck(
@@ -78,14 +78,14 @@ impl Engine {
         let checked = Checked {
             head,
             digest,
-            approvers_with_role: self.approvers_with_role(request),
+            approver_roles: self.approver_roles(request),
             policy_version: self.config.version().to_owned(),
         };
         check_start(
             request,
             &checked.head,
             checked.digest.as_ref(),
-            &checked.approvers_with_role,
+            &checked.approver_roles,
             &checked.policy_version,
         )
         .map_err(|refused| refused.to_string())?;
@@ -130,20 +130,26 @@ impl Engine {
         }
     }
 
-    /// The request's approvers who hold one of its rule's roles now.
-    fn approvers_with_role(&self, request: &Request) -> BTreeSet<PersonId> {
+    /// The roles the request's approvers hold now that its rules admit;
+    /// someone no longer in config holds none.
+    fn approver_roles(&self, request: &Request) -> BTreeMap<PersonId, Vec<RoleName>> {
         let Some(rule) = &request.rule else {
-            return BTreeSet::new();
+            return BTreeMap::new();
         };
+        let admitted = rule.roles();
         request
             .approvals
             .iter()
-            .filter(|a| {
-                self.config
-                    .person(a.person.as_str())
-                    .is_some_and(|p| p.has_any_role(&rule.roles))
+            .filter_map(|a| {
+                let person = self.config.person(a.person.as_str())?;
+                let roles: Vec<RoleName> = person
+                    .roles
+                    .iter()
+                    .filter(|r| admitted.contains(r))
+                    .cloned()
+                    .collect();
+                Some((a.person.clone(), roles))
             })
-            .map(|a| a.person.clone())
             .collect()
     }
 }

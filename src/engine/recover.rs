@@ -109,7 +109,7 @@ impl Engine {
         } else {
             DeploymentState::Failure
         };
-        self.github_state(&app.repo.to_string(), ended.deployment, outcome)
+        self.github_state(&app.repo.to_string(), ended.deployment, outcome, &ended)
             .await;
         Ok(ended.state)
     }

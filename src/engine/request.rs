@@ -6,7 +6,7 @@ use serde_json::json;
 use super::progress::headline;
 use super::recheck::Cleared;
 use super::reply::Reply;
-use super::state::{Action, ApprovalRule, Conversation, Event, Request, State};
+use super::state::{Action, ApprovalRule, Conversation, Event, Request, RuleNeed, State};
 use super::{Engine, EngineError};
 use crate::command::{Command, GitRef};
 use crate::config::{App, Environment, Person, Target};
@@ -212,8 +212,16 @@ impl Engine {
                 let expires_at =
                     self.now() + i64::try_from(need.expires.as_secs()).unwrap_or(i64::MAX / 2);
                 let rule = ApprovalRule {
-                    count: need.count,
-                    roles: need.roles,
+                    rules: need
+                        .rules
+                        .into_iter()
+                        .map(|r| RuleNeed {
+                            name: r.name,
+                            roles: r.roles,
+                            count: r.count,
+                        })
+                        .collect(),
+                    one_rule_per_person: need.one_rule_per_person,
                     self_approval: need.self_approval,
                     expires_at,
                 };

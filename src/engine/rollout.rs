@@ -63,11 +63,11 @@ impl Engine {
             }
             None => deploying,
         };
-        self.github_state(&repo, github, DeploymentState::InProgress)
+        self.github_state(&repo, github, DeploymentState::InProgress, &deploying)
             .await;
         if let Target::Preview { .. } = env.target {
             if let Err(e) = self.prepare_preview(&deploying, env, &workload).await {
-                self.github_state(&repo, github, DeploymentState::Failure)
+                self.github_state(&repo, github, DeploymentState::Failure, &deploying)
                     .await;
                 return self.apply(&deploying, fail(e), &actor).await;
             }
@@ -83,7 +83,7 @@ impl Engine {
         } else {
             DeploymentState::Failure
         };
-        self.github_state(&repo, github, state).await;
+        self.github_state(&repo, github, state, &ended).await;
         Ok(ended)
     }
 
@@ -207,19 +207,32 @@ impl Engine {
     }
 
     /// Reports a state on the Git host's deployment record, when one was
-    /// made; a failure there never stops a deploy.
+    /// made, with what approvers said; a failure there never stops a deploy.
     pub(super) async fn github_state(
         &self,
         repo: &str,
         deployment: Option<u64>,
         state: DeploymentState,
+        request: &Request,
     ) {
         if let Some(id) = deployment {
             let _ = self
                 .ports
                 .forge
-                .set_deployment_state(repo, id, state, "")
+                .set_deployment_state(repo, id, state, "", &said_about(request))
                 .await;
         }
+    }
+}
+
+/// What people said about a request, for its deployment's status: the
+/// denial with its reason, or the approvals with their comments.
+pub(super) fn said_about(request: &Request) -> String {
+    match (request.state, &request.note) {
+        (State::Denied, Some(note)) => note.clone(),
+        _ if request.rule.is_some() && !request.approvals.is_empty() => {
+            format!("approved: {}", super::progress::standing(request))
+        }
+        _ => String::new(),
     }
 }

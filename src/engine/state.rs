@@ -9,17 +9,19 @@
 
 mod event;
 mod request;
+mod tally;
 
 pub use event::{Event, TransitionError};
 pub use request::{
     Action, Approval, ApprovalRule, CheckStanding, Conversation, Platform, Request, Verification,
 };
+pub use tally::{tally, RuleNeed, RuleStanding, Tally};
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::names::{Digest, Identity, PersonId, RoleName, Sha};
+use crate::names::{Digest, Identity, PersonId, RoleName, Sha, MAX_REMARK_CHARS};
 
 /// Where a request stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -128,7 +130,7 @@ pub fn transition(request: &Request, event: &Event, now: i64) -> Result<Request,
                 return wrong("ask for approval");
             }
             next.rule = Some(rule.clone());
-            next.state = if rule.count == 0 {
+            next.state = if rule.rules.is_empty() {
                 S::Approved
             } else {
                 S::AwaitingApproval
@@ -137,21 +139,18 @@ pub fn transition(request: &Request, event: &Event, now: i64) -> Result<Request,
         Event::Approve {
             person,
             identity,
-            holds_role,
+            roles,
+            comment,
         } => {
-            approve(&mut next, person, identity, *holds_role, now)?;
+            approve(&mut next, person, identity, roles, comment.as_deref(), now)?;
         }
         Event::Revoke { person } => {
             if !matches!(state, S::AwaitingApproval | S::Approved) {
                 return wrong("withdraw an approval");
             }
             next.approvals.retain(|a| &a.person != person);
-            if state == S::Approved && next.rule.is_some() {
-                let everyone: BTreeSet<PersonId> =
-                    next.approvals.iter().map(|a| a.person.clone()).collect();
-                if next.valid_approvals(&everyone) < next.needed() as usize {
-                    next.state = S::AwaitingApproval;
-                }
+            if state == S::Approved && !next.approved(None) {
+                next.state = S::AwaitingApproval;
             }
         }
         Event::Deny { reason } => {
@@ -186,7 +185,7 @@ pub fn transition(request: &Request, event: &Event, now: i64) -> Result<Request,
         Event::DeployStarted {
             head,
             digest,
-            approvers_with_role,
+            approver_roles,
             policy_version,
         } => {
             if state != S::Approved {
@@ -199,7 +198,7 @@ pub fn transition(request: &Request, event: &Event, now: i64) -> Result<Request,
                 request,
                 head,
                 digest.as_ref(),
-                approvers_with_role,
+                approver_roles,
                 policy_version,
             )?;
             next.state = S::Deploying;
@@ -318,13 +317,14 @@ pub fn transition(request: &Request, event: &Event, now: i64) -> Result<Request,
 /// The checks an `Approved` request must pass to start deploying, given
 /// what the world says now: the pinned commit and digest have not moved,
 /// and, when approvals were needed, the policy version is the one they were
-/// given under and enough approvers still hold a role. `DeployStarted`
+/// given under and, with the roles approvers hold now, every rule is still
+/// met. `DeployStarted`
 /// makes them; a dry run asks them without starting anything.
 pub fn check_start(
     request: &Request,
     head: &Sha,
     digest: Option<&Digest>,
-    approvers_with_role: &BTreeSet<PersonId>,
+    approver_roles: &BTreeMap<PersonId, Vec<RoleName>>,
     policy_version: &str,
 ) -> Result<(), TransitionError> {
     check_pins(request, head, digest)?;
@@ -336,12 +336,11 @@ pub fn check_start(
                 now: policy_version.to_owned(),
             });
         }
-        let have = request.valid_approvals(approvers_with_role);
-        if have < request.needed() as usize {
+        let tally = request.tally(Some(approver_roles));
+        if !tally.met() {
             return Err(TransitionError::NotApproved {
                 id: request.id,
-                have,
-                need: request.needed(),
+                standing: tally.summary(),
             });
         }
     }
@@ -352,7 +351,8 @@ fn approve(
     next: &mut Request,
     person: &PersonId,
     identity: &Identity,
-    holds_role: bool,
+    roles: &[RoleName],
+    comment: Option<&str>,
     now: i64,
 ) -> Result<(), TransitionError> {
     let id = next.id;
@@ -374,11 +374,23 @@ fn approve(
     if person == &next.requester && !rule.self_approval {
         return refuse(format!("{person} asked for {id} and cannot approve it too"));
     }
-    if !holds_role {
-        let roles: Vec<&str> = rule.roles.iter().map(RoleName::as_str).collect();
+    let relevant: Vec<RoleName> = rule
+        .roles()
+        .into_iter()
+        .filter(|r| roles.contains(r))
+        .collect();
+    if relevant.is_empty() {
+        let rules: Vec<String> = rule
+            .rules
+            .iter()
+            .map(|r| {
+                let roles: Vec<&str> = r.roles.iter().map(RoleName::as_str).collect();
+                format!("{}: {}", r.name, roles.join(", "))
+            })
+            .collect();
         return refuse(format!(
             "{person} does not hold a role that may approve {id} ({})",
-            roles.join(", ")
+            rules.join("; ")
         ));
     }
     if next.approvals.iter().any(|a| &a.person == person) {
@@ -396,8 +408,18 @@ fn approve(
         sha,
         digest: next.digest.clone(),
         policy_version: next.policy_version.clone(),
+        roles: relevant,
+        // The grammar refuses longer ones; this bounds what any caller records.
+        comment: comment.map(|c| c.chars().take(MAX_REMARK_CHARS).collect()),
     });
-    if next.approvals.len() >= rule.count as usize {
+    let tally = next.tally(None);
+    if !tally.counts(person) {
+        return refuse(format!(
+            "{person}'s approval would not count: every rule they may approve for is already met ({})",
+            tally.summary()
+        ));
+    }
+    if tally.met() {
         next.state = State::Approved;
     }
     Ok(())

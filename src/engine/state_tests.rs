@@ -1,11 +1,13 @@
 //! Table tests and properties of the request state machine.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 
 use super::state::*;
-use crate::names::{AppName, Digest, EnvName, Identity, PersonId, RequestId, RoleName, Sha};
+use crate::names::{
+    AppName, Digest, EnvName, Identity, PersonId, RequestId, RoleName, RuleName, Sha,
+};
 
 fn sha(c: char) -> Sha {
     Sha::new(&c.to_string().repeat(40)).unwrap()
@@ -55,32 +57,68 @@ fn request() -> Request {
     }
 }
 
+fn role(name: &str) -> RoleName {
+    RoleName::new(name).unwrap()
+}
+
+fn need(name: &str, roles: &[&str], count: u32) -> RuleNeed {
+    RuleNeed {
+        name: RuleName::new(name).unwrap(),
+        roles: roles.iter().map(|r| role(r)).collect(),
+        count,
+    }
+}
+
+/// `count` release managers (no rule at all for 0).
 fn rule(count: u32) -> ApprovalRule {
     ApprovalRule {
-        count,
-        roles: vec![RoleName::new("release-manager").unwrap()],
+        rules: if count == 0 {
+            Vec::new()
+        } else {
+            vec![need("release-manager", &["release-manager"], count)]
+        },
+        one_rule_per_person: true,
         self_approval: false,
         expires_at: 3600,
     }
 }
 
-fn approve(name: &str) -> Event {
-    Event::Approve {
-        person: person(name),
-        identity: identity(name),
-        holds_role: true,
+/// One qa approver and one release approver, whom a qa person may also be.
+fn qa_and_release() -> ApprovalRule {
+    ApprovalRule {
+        rules: vec![
+            need("qa", &["qa"], 1),
+            need("release", &["release-manager", "qa"], 1),
+        ],
+        ..rule(1)
     }
 }
 
-fn all(names: &[&str]) -> BTreeSet<PersonId> {
-    names.iter().map(|n| person(n)).collect()
+fn approve_as(name: &str, roles: &[&str]) -> Event {
+    Event::Approve {
+        person: person(name),
+        identity: identity(name),
+        roles: roles.iter().map(|r| role(r)).collect(),
+        comment: None,
+    }
+}
+
+fn approve(name: &str) -> Event {
+    approve_as(name, &["release-manager"])
+}
+
+fn all(names: &[&str]) -> BTreeMap<PersonId, Vec<RoleName>> {
+    names
+        .iter()
+        .map(|n| (person(n), vec![role("release-manager"), role("qa")]))
+        .collect()
 }
 
 fn deploy_started(head: char, d: char, holders: &[&str]) -> Event {
     Event::DeployStarted {
         head: sha(head),
         digest: Some(digest(d)),
-        approvers_with_role: all(holders),
+        approver_roles: all(holders),
         policy_version: "v1".into(),
     }
 }
@@ -142,8 +180,7 @@ fn approver_who_lost_the_role_no_longer_counts() {
         err,
         TransitionError::NotApproved {
             id: RequestId(1),
-            have: 0,
-            need: 1
+            standing: "release-manager 0/1".into()
         }
     );
 }
@@ -223,14 +260,110 @@ fn check_start_makes_the_checks_deploy_started_makes() {
     );
     let unapproved = check_start(&r, &sha('a'), Some(&digest('1')), &all(&[]), "v1");
     assert!(
-        matches!(
-            unapproved,
-            Err(TransitionError::NotApproved { have: 0, .. })
-        ),
+        matches!(unapproved, Err(TransitionError::NotApproved { .. })),
         "{unapproved:?}"
     );
     let policy = check_start(&r, &sha('a'), Some(&digest('1')), &bob, "v2").unwrap_err();
     assert!(policy.to_string().contains("policy is now v2"), "{policy}");
+}
+
+#[test]
+fn every_rule_must_be_met_by_a_different_person() {
+    let r = run(&[resolved(), Event::NeedsApproval(qa_and_release())]).unwrap();
+    let r = transition(&r, &approve_as("carol", &["qa"]), 1).unwrap();
+    assert_eq!(r.state, State::AwaitingApproval, "one rule of two");
+    assert_eq!(r.tally(None).summary(), "qa 1/1 carol · release 0/1");
+    let err = transition(&r, &approve_as("erin", &["developer"]), 2).unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "erin does not hold a role that may approve R-1 (qa: qa; release: release-manager, qa)"
+        ),
+        "{err}"
+    );
+    let r = transition(&r, &approve_as("dave", &["qa"]), 3).unwrap();
+    assert_eq!(r.state, State::Approved);
+    assert_eq!(r.tally(None).summary(), "qa 1/1 carol · release 1/1 dave");
+    // Roles now, not when approving: dave lost qa, so release is short again.
+    let mut now = all(&["carol"]);
+    now.insert(person("dave"), Vec::new());
+    let err = transition(
+        &r,
+        &Event::DeployStarted {
+            head: sha('a'),
+            digest: Some(digest('1')),
+            approver_roles: now,
+            policy_version: "v1".into(),
+        },
+        4,
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "R-1 does not have the approvals it needs now: qa 1/1 carol · release 0/1"
+    );
+}
+
+#[test]
+fn an_approval_that_no_rule_has_room_for_is_refused() {
+    let only_qa = ApprovalRule {
+        rules: vec![
+            need("qa", &["qa"], 1),
+            need("release", &["release-manager"], 1),
+        ],
+        ..rule(1)
+    };
+    let r = run(&[resolved(), Event::NeedsApproval(only_qa)]).unwrap();
+    let r = transition(&r, &approve_as("carol", &["qa"]), 1).unwrap();
+    let err = transition(&r, &approve_as("dave", &["qa"]), 2).unwrap_err();
+    assert!(
+        err.to_string().contains("dave's approval would not count"),
+        "{err}"
+    );
+    assert_eq!(r.approvals.len(), 1, "the refused approval is not kept");
+}
+
+#[test]
+fn one_person_meets_several_rules_only_when_the_environment_allows_it() {
+    let shared = ApprovalRule {
+        one_rule_per_person: false,
+        ..qa_and_release()
+    };
+    let r = run(&[resolved(), Event::NeedsApproval(shared)]).unwrap();
+    let r = transition(&r, &approve_as("carol", &["qa"]), 1).unwrap();
+    assert_eq!(r.state, State::Approved);
+    let strict = run(&[resolved(), Event::NeedsApproval(qa_and_release())]).unwrap();
+    let strict = transition(&strict, &approve_as("carol", &["qa"]), 1).unwrap();
+    assert_eq!(strict.state, State::AwaitingApproval);
+}
+
+#[test]
+fn a_comment_is_kept_with_the_approval() {
+    let r = run(&[resolved(), Event::NeedsApproval(rule(2))]).unwrap();
+    let event = Event::Approve {
+        person: person("bob"),
+        identity: identity("bob"),
+        roles: vec![role("release-manager"), role("developer")],
+        comment: Some("tested on uat".into()),
+    };
+    let r = transition(&r, &event, 1).unwrap();
+    assert_eq!(r.approvals[0].comment.as_deref(), Some("tested on uat"));
+    assert_eq!(r.approvals[0].roles, [role("release-manager")]);
+}
+
+#[test]
+fn a_request_stored_before_named_rules_reads_as_one_rule() {
+    let stored = serde_json::json!({
+        "count": 2, "roles": ["release-manager"], "self_approval": false, "expires_at": 10
+    });
+    let rule: ApprovalRule = serde_json::from_value(stored).unwrap();
+    assert_eq!(
+        rule.rules,
+        [need("release-manager", &["release-manager"], 2)]
+    );
+    assert!(rule.one_rule_per_person);
+    let back: ApprovalRule =
+        serde_json::from_value(serde_json::to_value(qa_and_release()).unwrap()).unwrap();
+    assert_eq!(back, qa_and_release());
 }
 
 #[test]
@@ -241,10 +374,12 @@ fn pins_are_set_once() {
 
 fn arb_event() -> impl Strategy<Value = Event> {
     let name = prop_oneof![Just("alice"), Just("bob"), Just("dave"), Just("carol")];
-    let holders = proptest::collection::btree_set(
+    let holders = proptest::collection::btree_map(
         prop_oneof![Just("alice"), Just("bob"), Just("dave")],
+        proptest::sample::subsequence(vec!["qa", "release-manager"], 0..3),
         0..4,
     );
+    let held = proptest::sample::subsequence(vec!["qa", "release-manager"], 0..3);
     prop_oneof![
         (
             prop_oneof![Just('a'), Just('b')],
@@ -261,11 +396,12 @@ fn arb_event() -> impl Strategy<Value = Event> {
             self_approval: own,
             ..rule(n)
         })),
-        (name.clone(), any::<bool>()).prop_map(|(n, holds_role)| Event::Approve {
-            person: person(n),
-            identity: identity(n),
-            holds_role
-        }),
+        (any::<bool>(), any::<bool>()).prop_map(|(own, one)| Event::NeedsApproval(ApprovalRule {
+            self_approval: own,
+            one_rule_per_person: one,
+            ..qa_and_release()
+        })),
+        (name.clone(), held).prop_map(|(n, roles)| approve_as(n, &roles)),
         name.prop_map(|n| Event::Revoke { person: person(n) }),
         Just(Event::Deny {
             reason: "no".into()
@@ -282,7 +418,10 @@ fn arb_event() -> impl Strategy<Value = Event> {
                 Event::DeployStarted {
                     head: sha(s),
                     digest: Some(digest(d)),
-                    approvers_with_role: h.into_iter().map(person).collect(),
+                    approver_roles: h
+                        .into_iter()
+                        .map(|(p, roles)| (person(p), roles.into_iter().map(role).collect()))
+                        .collect(),
                     policy_version: "v1".into(),
                 }
             }),
@@ -342,13 +481,19 @@ proptest! {
                         );
                     }
                     if next.state == State::Deploying && before.state != State::Deploying {
-                        let Event::DeployStarted { head, digest, approvers_with_role, .. } = event else {
+                        let Event::DeployStarted { head, digest, approver_roles, .. } = event else {
                             panic!("entered Deploying on {event:?}");
                         };
                         prop_assert_eq!(Some(head), before.sha.as_ref());
                         prop_assert_eq!(digest, &before.digest);
-                        let need = before.rule.as_ref().map_or(0, |r| r.count) as usize;
-                        prop_assert!(before.valid_approvals(approvers_with_role) >= need);
+                        // Every rule met, with the roles people hold now,
+                        // each person for one rule when the rule says so.
+                        let tally = before.tally(Some(approver_roles));
+                        prop_assert!(tally.met());
+                        if let Some(rule) = before.rule.as_ref().filter(|r| r.one_rule_per_person) {
+                            let places: usize = rule.rules.iter().map(|r| r.count as usize).sum();
+                            prop_assert!(tally.people() >= places);
+                        }
                     }
                     for a in &next.approvals {
                         prop_assert_eq!(Some(&a.sha), next.sha.as_ref());

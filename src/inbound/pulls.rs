@@ -102,7 +102,9 @@ pub(super) fn review(
     let engine = engine.clone();
     let work = async move {
         for id in waiting {
-            engine.run(&who, &place, &Command::Approve { id }).await;
+            engine
+                .run(&who, &place, &Command::Approve { id, comment: None })
+                .await;
         }
     };
     Dispatch {

@@ -15,8 +15,8 @@ pub use denial::Denial;
 use std::time::Duration;
 
 use crate::command::{Command, GitRef};
-use crate::config::{Config, Environment, Person};
-use crate::names::{RequestId, RoleName};
+use crate::config::{ApprovalRule, Config, Environment, Person};
+use crate::names::RequestId;
 
 /// A lock as policy sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,10 +47,10 @@ pub struct Facts {
 /// The approvals a request must collect.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApprovalNeed {
-    /// Distinct people.
-    pub count: u32,
-    /// Roles that may approve.
-    pub roles: Vec<RoleName>,
+    /// The rules, all required; never empty.
+    pub rules: Vec<ApprovalRule>,
+    /// Whether one person's approval counts for one rule only.
+    pub one_rule_per_person: bool,
     /// Whether the requester may approve their own request.
     pub self_approval: bool,
     /// How long approvals are collected.
@@ -249,16 +249,16 @@ fn deploy_like(
         Ok(note) => note,
         Err(frozen) => return Decision::Deny(frozen),
     };
-    let rule = &env.approvals;
-    if rule.count == 0 {
+    let approvals = &env.approvals;
+    if approvals.rules.is_empty() {
         return Decision::Allow { override_note };
     }
     Decision::NeedsApproval {
         need: ApprovalNeed {
-            count: rule.count,
-            roles: rule.roles.clone(),
-            self_approval: rule.self_approval,
-            expires: rule.expires,
+            rules: approvals.rules.clone(),
+            one_rule_per_person: approvals.one_rule_per_person,
+            self_approval: approvals.self_approval,
+            expires: approvals.expires,
         },
         override_note,
     }

@@ -186,8 +186,14 @@ fn prod_needs_two_release_managers() {
             need,
             override_note: None,
         } => {
-            assert_eq!(need.count, 2);
-            assert_eq!(need.roles, [RoleName::new("release-manager").unwrap()]);
+            assert_eq!(need.rules.len(), 1, "the one-table form is one rule");
+            assert_eq!(need.rules[0].count, 2);
+            assert_eq!(need.rules[0].name.as_str(), "release-manager");
+            assert_eq!(
+                need.rules[0].roles,
+                [crate::names::RoleName::new("release-manager").unwrap()]
+            );
+            assert!(need.one_rule_per_person);
             assert!(!need.self_approval);
             assert_eq!(need.expires, Duration::from_secs(3600));
         }

@@ -320,7 +320,36 @@ impl Harness {
             .deployments(repo)
             .into_iter()
             .filter(|d| d.environment == env)
-            .map(|d| d.statuses.into_iter().map(|(state, _)| state).collect())
+            .map(|d| d.statuses.into_iter().map(|(state, ..)| state).collect())
+            .collect()
+    }
+
+    /// The (state, description) of every status GitHub deployments of
+    /// `repo` to `env` were given, one list per deployment.
+    pub fn deployment_descriptions(&self, repo: &str, env: &str) -> Vec<Vec<(String, String)>> {
+        self.sandbox
+            .github
+            .deployments(repo)
+            .into_iter()
+            .filter(|d| d.environment == env)
+            .map(|d| {
+                d.statuses
+                    .into_iter()
+                    .map(|(state, _, description)| (state, description))
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The details of every `action` audit event for a subject, oldest first.
+    pub fn audit_details(&self, subject: &str, action: &str) -> Vec<serde_json::Value> {
+        let filter = gantry::store::ListFilter::default();
+        let mut events = self.store.list(&filter).expect("audit readable");
+        events.sort_by_key(|e| e.seq);
+        events
+            .into_iter()
+            .filter(|e| e.subject == subject && e.action == action)
+            .map(|e| e.details)
             .collect()
     }
 

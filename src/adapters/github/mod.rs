@@ -253,6 +253,23 @@ fn state_word(state: DeploymentState) -> &'static str {
     }
 }
 
+/// GitHub keeps at most this many characters of a status description.
+const MAX_STATUS_DESCRIPTION: usize = 140;
+
+/// `Gantry: in progress; approved: qa 1/1 carol …`, cut to what GitHub keeps.
+fn status_description(state: DeploymentState, said: &str) -> String {
+    let mut text = format!("Gantry: {}", state_word(state).replace('_', " "));
+    if !said.is_empty() {
+        text.push_str("; ");
+        text.push_str(said);
+    }
+    if text.chars().count() > MAX_STATUS_DESCRIPTION {
+        text = text.chars().take(MAX_STATUS_DESCRIPTION - 1).collect();
+        text.push('…');
+    }
+    text
+}
+
 #[async_trait]
 impl Forge for GithubForge {
     async fn resolve(&self, repo: &str, reference: &GitRef) -> Result<Sha, PortError> {
@@ -304,7 +321,7 @@ impl Forge for GithubForge {
             )
             .await?;
         let id = created_id(&answer, "a new deployment")?;
-        self.set_deployment_state(repo, id, DeploymentState::Queued, "")
+        self.set_deployment_state(repo, id, DeploymentState::Queued, "", "")
             .await?;
         Ok(id)
     }
@@ -315,10 +332,11 @@ impl Forge for GithubForge {
         deployment: u64,
         state: DeploymentState,
         log_url: &str,
+        description: &str,
     ) -> Result<(), PortError> {
         let mut body = json!({
             "state": state_word(state),
-            "description": format!("Gantry: {}", state_word(state).replace('_', " ")),
+            "description": status_description(state, description),
             "auto_inactive": true,
         });
         if !log_url.is_empty() {

@@ -7,9 +7,7 @@ use super::{list, Checked, Checker};
 use crate::config::freeze::{FreezeWindow, Zone};
 use crate::config::glob::RefPattern;
 use crate::config::locate::KeyPath;
-use crate::config::model::{
-    Approvals, Cluster, Config, Environment, Person, Prometheus, Strategy, Target,
-};
+use crate::config::model::{Cluster, Config, Environment, Person, Prometheus, Strategy, Target};
 use crate::config::raw::{RawEnvironment, RawFreeze, RawStrategy};
 use crate::config::template::{is_dns_label, NamespaceTemplate};
 use crate::names::{escape_for_display as shown, EnvName};
@@ -170,7 +168,7 @@ fn environment(
         auto_rollback: raw.auto_rollback,
         rollout_timeout: ck.duration(&path.key("rollout_timeout"), &raw.rollout_timeout)?,
         promote_from,
-        approvals: approvals(ck, &path.key("approvals"), raw, people)?,
+        approvals: super::approvals::approvals(ck, &path.key("approvals"), &raw.approvals, people)?,
         freezes,
         verify: match &raw.verify {
             Some(v) => Some(super::verify::verify(
@@ -245,58 +243,6 @@ fn target(ck: &Checker<'_>, path: &KeyPath, raw: &RawEnvironment) -> Checked<Tar
             "give namespace (or namespace_template for per-branch previews)",
         )),
     }
-}
-
-fn approvals(
-    ck: &Checker<'_>,
-    path: &KeyPath,
-    raw: &RawEnvironment,
-    people: &[Person],
-) -> Checked<Approvals> {
-    let a = &raw.approvals;
-    let roles = ck.role_list(&path.key("roles"), &a.roles)?;
-    if a.count > 0 && roles.is_empty() {
-        return Err(ck.err(
-            &path.key("roles"),
-            format!(
-                "{} {} required, but no roles may approve",
-                a.count,
-                if a.count == 1 {
-                    "approval"
-                } else {
-                    "approvals"
-                }
-            ),
-        ));
-    }
-    let holders = people.iter().filter(|p| p.has_any_role(&roles)).count();
-    if a.count as usize > holders {
-        let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-        let noun = if a.count == 1 {
-            "approval"
-        } else {
-            "approvals"
-        };
-        let who = if holders == 1 {
-            "person holds"
-        } else {
-            "people hold"
-        };
-        return Err(ck.err(
-            &path.key("count"),
-            format!(
-                "{} {noun} from [{}] required, but only {holders} {who} those roles",
-                a.count,
-                names.join(", ")
-            ),
-        ));
-    }
-    Ok(Approvals {
-        count: a.count,
-        roles,
-        self_approval: a.self_approval,
-        expires: ck.duration(&path.key("expires"), &a.expires)?,
-    })
 }
 
 fn zone(ck: &Checker<'_>, path: &KeyPath, name: &str) -> Checked<Zone> {

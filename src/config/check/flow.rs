@@ -22,7 +22,7 @@ pub(super) fn check(ck: &Checker<'_>, base: &KeyPath, envs: &[Environment]) -> C
                 "soak must be longer than 0s; leave it out for no soak time",
             ));
         }
-        if env.approvals.count > 0 && soak > env.approvals.expires {
+        if !env.approvals.rules.is_empty() && soak > env.approvals.expires {
             return Err(ck.err(
                 &path.key("soak"),
                 format!(

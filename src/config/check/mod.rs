@@ -1,6 +1,7 @@
 //! Turns the raw file into checked types, once, naming file:line:key on failure.
 
 mod app;
+mod approvals;
 mod env;
 mod flow;
 mod gitops;

@@ -39,7 +39,7 @@ pub(crate) struct RawEnvironment {
     pub rollout_timeout: String,
     /// Environment promotions must come from. Default: none.
     pub promote_from: Option<String>,
-    /// Approval rule. Default: no approvals needed.
+    /// Approval rules, all required. Default: no approvals needed.
     #[serde(default)]
     pub approvals: RawApprovals,
     /// Freeze windows. Default: none.
@@ -73,16 +73,61 @@ pub(crate) enum RawStrategy {
     Gitops,
 }
 
-/// `approvals`.
+/// `approvals`: one table (one rule, or `rules` beside the shared keys) or
+/// a list of rules.
+#[derive(Debug)]
+pub(crate) enum RawApprovals {
+    /// `approvals = { count = 2, roles = [...] }` or `approvals = { rules = [...], ... }`.
+    Table(RawApprovalTable),
+    /// `approvals = [{ name = "qa", roles = ["qa"], count = 1 }, ...]` or `[[…approvals]]`.
+    List(Vec<RawApprovalRule>),
+}
+
+impl Default for RawApprovals {
+    fn default() -> Self {
+        RawApprovals::Table(RawApprovalTable::default())
+    }
+}
+
+struct ApprovalsVisitor;
+
+impl<'de> Visitor<'de> for ApprovalsVisitor {
+    type Value = RawApprovals;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a table such as { count = 1, roles = [\"qa\"] } or a list of rules such as [{ name = \"qa\", roles = [\"qa\"], count = 1 }]")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawApprovals, A::Error> {
+        RawApprovalTable::deserialize(de::value::MapAccessDeserializer::new(map))
+            .map(RawApprovals::Table)
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<RawApprovals, A::Error> {
+        Vec::<RawApprovalRule>::deserialize(de::value::SeqAccessDeserializer::new(seq))
+            .map(RawApprovals::List)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawApprovals {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<RawApprovals, D::Error> {
+        deserializer.deserialize_any(ApprovalsVisitor)
+    }
+}
+
+/// `approvals` as one table.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct RawApprovals {
-    /// Distinct people who must approve. Default: 0.
-    #[serde(default)]
-    pub count: u32,
-    /// Roles whose holders may approve. Default: none.
-    #[serde(default)]
-    pub roles: Vec<String>,
+pub(crate) struct RawApprovalTable {
+    /// Distinct people who must approve (the one-rule form). Default: 0.
+    pub count: Option<u32>,
+    /// Roles whose holders may approve (the one-rule form). Default: none.
+    pub roles: Option<Vec<String>>,
+    /// The rules, all required (instead of `count` and `roles`). Default: none.
+    pub rules: Option<Vec<RawApprovalRule>>,
+    /// Whether one person's approval counts for one rule only. Default: true.
+    #[serde(default = "super::yes")]
+    pub one_rule_per_person: bool,
     /// Whether the requester's own approval counts. Default: false.
     #[serde(default)]
     pub self_approval: bool,
@@ -91,15 +136,30 @@ pub(crate) struct RawApprovals {
     pub expires: String,
 }
 
-impl Default for RawApprovals {
+impl Default for RawApprovalTable {
     fn default() -> Self {
-        RawApprovals {
-            count: 0,
-            roles: Vec::new(),
+        RawApprovalTable {
+            count: None,
+            roles: None,
+            rules: None,
+            one_rule_per_person: true,
             self_approval: false,
             expires: approval_expiry(),
         }
     }
+}
+
+/// One rule of an `approvals` list.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawApprovalRule {
+    /// The rule's name, shown in chat. Required.
+    pub name: String,
+    /// Roles whose holders may approve for it. Required.
+    pub roles: Vec<String>,
+    /// Distinct people it needs. Default: 1.
+    #[serde(default = "one")]
+    pub count: u32,
 }
 
 /// `[[environments.<name>.freeze]]`: `start`+`end`, or `days`+`from`+`to`.
@@ -227,6 +287,9 @@ fn any_ref() -> Vec<String> {
 }
 fn rollout_timeout() -> String {
     "10m".into()
+}
+fn one() -> u32 {
+    1
 }
 fn approval_expiry() -> String {
     "1h".into()

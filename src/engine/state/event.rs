@@ -1,11 +1,11 @@
 //! What happens to a request, and why the machine may refuse it.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use super::{ApprovalRule, State};
-use crate::names::{Digest, Identity, PersonId, RequestId, Sha};
+use crate::names::{Digest, Identity, PersonId, RequestId, RoleName, Sha};
 
 /// Something that happened to a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,8 +34,11 @@ pub enum Event {
         person: PersonId,
         /// From where.
         identity: Identity,
-        /// Whether they hold one of the rule's roles right now.
-        holds_role: bool,
+        /// The roles they hold right now.
+        roles: Vec<RoleName>,
+        /// What they said with it, if anything.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        comment: Option<String>,
     },
     /// Someone withdraws their approval before the request runs.
     Revoke {
@@ -59,8 +62,8 @@ pub enum Event {
         head: Sha,
         /// The digest the image tag points at now.
         digest: Option<Digest>,
-        /// Approvers who still hold an approving role now.
-        approvers_with_role: BTreeSet<PersonId>,
+        /// The roles each approver holds now; someone absent holds none.
+        approver_roles: BTreeMap<PersonId, Vec<RoleName>>,
         /// The config fingerprint now.
         policy_version: String,
     },
@@ -162,14 +165,12 @@ pub enum TransitionError {
         /// Soak time left.
         left_ms: u64,
     },
-    /// Not enough valid approvals at the moment of acting.
-    #[error("{id} has {have} valid approval(s) of {need} needed")]
+    /// Not every rule is met by valid approvals at the moment of acting.
+    #[error("{id} does not have the approvals it needs now: {standing}")]
     NotApproved {
         /// The request.
         id: RequestId,
-        /// Valid approvals now.
-        have: usize,
-        /// Approvals needed.
-        need: u32,
+        /// How its rules stand now, as [`super::Tally::summary`] says.
+        standing: String,
     },
 }

@@ -1,12 +1,15 @@
 //! A request and what it is pinned to: the record the state machine
 //! changes and the store keeps.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::tally::{tally, RuleNeed, Tally};
 use super::State;
-use crate::names::{AppName, Digest, EnvName, Identity, PersonId, RequestId, RoleName, Sha};
+use crate::names::{
+    AppName, Digest, EnvName, Identity, PersonId, RequestId, RoleName, RuleName, Sha,
+};
 
 /// What the request asks for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,17 +39,81 @@ pub enum Action {
     },
 }
 
-/// The approvals a request needs, fixed when it is made.
+/// The approvals a request needs, fixed when it is made: every rule met.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredRule")]
 pub struct ApprovalRule {
-    /// Distinct people needed.
-    pub count: u32,
-    /// Roles that may approve.
-    pub roles: Vec<RoleName>,
+    /// The rules, in config order; all required.
+    pub rules: Vec<RuleNeed>,
+    /// Whether one person's approval counts for one rule only.
+    pub one_rule_per_person: bool,
     /// Whether the requester may approve their own request.
     pub self_approval: bool,
     /// Unix seconds after which approvals are no longer collected.
     pub expires_at: i64,
+}
+
+impl ApprovalRule {
+    /// Every role that may approve for some rule.
+    pub fn roles(&self) -> Vec<RoleName> {
+        let mut out: Vec<RoleName> = Vec::new();
+        for role in self.rules.iter().flat_map(|r| &r.roles) {
+            if !out.contains(role) {
+                out.push(role.clone());
+            }
+        }
+        out
+    }
+
+    /// Whether someone holding `roles` may approve for some rule.
+    pub fn admits(&self, roles: &[RoleName]) -> bool {
+        self.rules.iter().any(|r| r.admits(roles))
+    }
+}
+
+/// An [`ApprovalRule`] as stored: requests written before rules had names
+/// hold one `count` of `roles`.
+#[derive(Deserialize)]
+struct StoredRule {
+    #[serde(default)]
+    rules: Option<Vec<RuleNeed>>,
+    #[serde(default)]
+    count: u32,
+    #[serde(default)]
+    roles: Vec<RoleName>,
+    #[serde(default = "yes")]
+    one_rule_per_person: bool,
+    self_approval: bool,
+    expires_at: i64,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl From<StoredRule> for ApprovalRule {
+    fn from(stored: StoredRule) -> ApprovalRule {
+        let rules = stored.rules.unwrap_or_else(|| {
+            let joined: Vec<&str> = stored.roles.iter().map(RoleName::as_str).collect();
+            let name = RuleName::new(&joined.join("-"))
+                .or_else(|_| RuleName::new("approvals"))
+                .ok();
+            match name {
+                Some(name) if stored.count > 0 => vec![RuleNeed {
+                    name,
+                    roles: stored.roles.clone(),
+                    count: stored.count,
+                }],
+                _ => Vec::new(),
+            }
+        });
+        ApprovalRule {
+            rules,
+            one_rule_per_person: stored.one_rule_per_person,
+            self_approval: stored.self_approval,
+            expires_at: stored.expires_at,
+        }
+    }
 }
 
 /// One person's approval, bound to what they saw.
@@ -64,6 +131,12 @@ pub struct Approval {
     pub digest: Option<Digest>,
     /// The policy version in force.
     pub policy_version: String,
+    /// The roles they held that the request's rules admit, when approving.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<RoleName>,
+    /// What they said with it (`approve R-7 tested on uat`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
 }
 
 /// Where a command came from and its answers go.
@@ -210,21 +283,36 @@ pub struct CheckStanding {
 }
 
 impl Request {
-    /// Approvals that still count: bound to the pinned commit and digest,
-    /// from people who still hold a role, never the requester unless allowed.
-    pub fn valid_approvals(&self, approvers_with_role: &BTreeSet<PersonId>) -> usize {
-        let Some(rule) = &self.rule else { return 0 };
-        let mut people = BTreeSet::new();
+    /// How the approvals stand against the rules: only approvals bound to
+    /// the pinned commit, digest and policy version count, never the
+    /// requester's unless allowed. `roles_now` gives the roles each approver
+    /// holds now (someone absent holds none); `None` takes the roles they
+    /// held when approving.
+    pub fn tally(&self, roles_now: Option<&BTreeMap<PersonId, Vec<RoleName>>>) -> Tally {
+        let Some(rule) = &self.rule else {
+            return Tally::default();
+        };
+        let mut approvers: Vec<(PersonId, Vec<RoleName>)> = Vec::new();
         for a in &self.approvals {
             let bound = Some(&a.sha) == self.sha.as_ref()
                 && a.digest == self.digest
                 && a.policy_version == self.policy_version;
             let allowed = rule.self_approval || a.person != self.requester;
-            if bound && allowed && approvers_with_role.contains(&a.person) {
-                people.insert(&a.person);
+            if !bound || !allowed || approvers.iter().any(|(p, _)| p == &a.person) {
+                continue;
             }
+            let roles = match roles_now {
+                Some(now) => now.get(&a.person).cloned().unwrap_or_default(),
+                None => a.roles.clone(),
+            };
+            approvers.push((a.person.clone(), roles));
         }
-        people.len()
+        tally(rule, &approvers)
+    }
+
+    /// Whether every rule is met (true without a rule).
+    pub fn approved(&self, roles_now: Option<&BTreeMap<PersonId, Vec<RoleName>>>) -> bool {
+        self.rule.is_none() || self.tally(roles_now).met()
     }
 
     /// Whether this release was proven by its verification.
@@ -237,10 +325,5 @@ impl Request {
     /// True once the commit is resolved, or when the action has none to pin.
     pub fn is_pinned(&self) -> bool {
         self.sha.is_some() || matches!(self.action, Action::Teardown { .. })
-    }
-
-    /// Distinct approvals its rule needs (none without a rule).
-    pub(super) fn needed(&self) -> u32 {
-        self.rule.as_ref().map_or(0, |r| r.count)
     }
 }

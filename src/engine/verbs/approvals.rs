@@ -2,20 +2,24 @@
 //! request.
 
 use crate::config::Person;
+use crate::engine::ports::DeploymentState;
 use crate::engine::progress::headline;
 use crate::engine::recheck::Cleared;
 use crate::engine::reply::Reply;
-use crate::engine::state::{transition, Event, State};
+use crate::engine::rollout::said_about;
+use crate::engine::state::{transition, Action, Event, Request, State};
 use crate::engine::{Engine, EngineError};
 use crate::names::{Identity, RequestId};
 
 impl Engine {
-    /// Counts an approval; runs the request when it has enough.
+    /// Counts an approval, with what the approver said; runs the request
+    /// once every rule is met.
     pub(in crate::engine) async fn approve(
         &self,
         person: &Person,
         identity: &Identity,
         id: RequestId,
+        comment: Option<&str>,
     ) -> Result<Reply, EngineError> {
         let Some(request) = self.load(id)? else {
             return Ok(Reply::text(format!("there is no request {id}")));
@@ -29,14 +33,11 @@ impl Engine {
                 .await?;
             return Ok(self.ended(&expired));
         }
-        let holds_role = request
-            .rule
-            .as_ref()
-            .is_some_and(|r| person.has_any_role(&r.roles));
         let event = Event::Approve {
             person: person.id.clone(),
             identity: identity.clone(),
-            holds_role,
+            roles: person.roles.clone(),
+            comment: comment.map(str::to_owned),
         };
         if let Err(refused) = transition(&request, &event, now) {
             self.audit(
@@ -54,18 +55,25 @@ impl Engine {
             // made; time has passed since.
             return self.execute(next, Cleared::AfterApprovals).await;
         }
-        let rule_count = next.rule.as_ref().map_or(0, |r| r.count);
+        let tally = next.tally(None);
+        let rules: Vec<&str> = tally
+            .rules_of(&person.id)
+            .into_iter()
+            .map(|r| r.as_str())
+            .collect();
         Ok(Reply::for_request(
             &next,
             format!(
-                "{} approved {id}: {} of {rule_count}",
+                "{} approved {id} for {}: {}",
                 person.id,
-                next.approvals.len()
+                rules.join(", "),
+                tally.summary()
             ),
         ))
     }
 
-    /// Denies a waiting request; only someone who could approve it, or an admin.
+    /// Denies a waiting request; only someone who could approve for one of
+    /// its rules, or an admin.
     pub(in crate::engine) async fn deny(
         &self,
         person: &Person,
@@ -78,7 +86,7 @@ impl Engine {
         let may = request
             .rule
             .as_ref()
-            .is_some_and(|r| person.has_any_role(&r.roles))
+            .is_some_and(|r| r.admits(&person.roles))
             || person.has_any_role(self.config.admin_roles());
         if !may {
             return Ok(Reply::refused_for(
@@ -103,10 +111,55 @@ impl Engine {
                     .apply(&request, Event::Deny { reason }, person.id.as_str())
                     .await?;
                 self.release_lock(&denied)?;
+                self.record_denial(&denied).await?;
                 Ok(self.ended(&denied))
             }
             Err(refused) => Ok(Reply::refused_for(&request, refused)),
         }
+    }
+
+    /// Records a denied deploy or promotion on the Git host as a deployment
+    /// whose status is `failure` and says who denied it and why, so the
+    /// repository's deployments show the refusal beside the releases. A
+    /// failure there is audited and changes nothing else.
+    async fn record_denial(&self, denied: &Request) -> Result<(), EngineError> {
+        if denied.dry_run
+            || !matches!(
+                denied.action,
+                Action::Deploy { .. } | Action::Promote { .. }
+            )
+        {
+            return Ok(());
+        }
+        let (Some(env), Some(sha)) = (&denied.env, &denied.sha) else {
+            return Ok(());
+        };
+        let Some(app) = self.config.app(denied.app.as_str()) else {
+            return Ok(());
+        };
+        let repo = app.repo.to_string();
+        let forge = &self.ports.forge;
+        let recorded = match forge
+            .create_deployment(&repo, env.as_str(), sha, denied.id)
+            .await
+        {
+            Ok(id) => forge
+                .set_deployment_state(&repo, id, DeploymentState::Failure, "", &said_about(denied))
+                .await
+                .map(|()| id),
+            Err(e) => Err(e),
+        };
+        let details = match recorded {
+            Ok(id) => serde_json::json!({ "deployment": id, "state": "failure" }),
+            Err(e) => serde_json::json!({ "error": e.to_string() }),
+        };
+        self.audit(
+            "gantry",
+            "github.denial_recorded",
+            &denied.id.to_string(),
+            Some(env.as_str()),
+            details,
+        )
     }
 
     /// Cancels a request that has not started changing anything.
@@ -172,7 +225,7 @@ impl Engine {
             )));
         };
         let command = match reaction {
-            Reaction::Approve => crate::command::Command::Approve { id },
+            Reaction::Approve => crate::command::Command::Approve { id, comment: None },
             Reaction::Deny => crate::command::Command::Deny {
                 id,
                 reason: Some("denied by reaction".into()),

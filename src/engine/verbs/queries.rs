@@ -203,11 +203,10 @@ impl Engine {
                 Target::Preview { template, .. } => format!("previews in {}", template.as_str()),
             };
             let roles: Vec<&str> = env.requesters.iter().map(|r| r.as_str()).collect();
-            let approvals = if env.approvals.count == 0 {
+            let approvals = if env.approvals.rules.is_empty() {
                 "no approvals".to_owned()
             } else {
-                let by: Vec<&str> = env.approvals.roles.iter().map(|r| r.as_str()).collect();
-                format!("{} approval(s) from {}", env.approvals.count, by.join("/"))
+                format!("approvals: {}", env.approvals.describe())
             };
             let from = env
                 .promote_from

@@ -20,7 +20,7 @@ impl Engine {
             Ok(found) => found,
             Err(refused) => return Ok(refused),
         };
-        let approvers = env.map(|e| e.approvals.roles.clone()).unwrap_or_default();
+        let approvers = env.map(|e| e.approvals.roles()).unwrap_or_default();
         let allowed = if approvers.is_empty() {
             request.requester == person.id || person.has_any_role(self.config.admin_roles())
         } else {
@@ -58,7 +58,7 @@ impl Engine {
             Err(refused) => return Ok(refused),
         };
         let allowed = env.is_some_and(|e| {
-            person.has_any_role(&e.requesters) || person.has_any_role(&e.approvals.roles)
+            person.has_any_role(&e.requesters) || person.has_any_role(&e.approvals.roles())
         }) || person.has_any_role(self.config.admin_roles());
         if !allowed {
             return Ok(Reply::refused_for(

@@ -265,6 +265,13 @@ fn deployment_status(hub: &mut Hub, call: &Call<'_>, full: &str, id: &str) -> Re
         return Reply::error(422, "Validation Failed: state is not included in the list");
     };
     let log_url = call.str("log_url").unwrap_or("").to_owned();
+    let description = call.str("description").unwrap_or("").to_owned();
+    if description.chars().count() > 140 {
+        return Reply::error(
+            422,
+            "Validation Failed: description is too long (maximum is 140 characters)",
+        );
+    }
     let status_id = hub.next_id();
     let Some(repo) = hub.repo_mut(full) else {
         return Reply::not_found();
@@ -272,7 +279,9 @@ fn deployment_status(hub: &mut Hub, call: &Call<'_>, full: &str, id: &str) -> Re
     let Some(found) = repo.deployments.iter_mut().find(|d| d.id.to_string() == id) else {
         return Reply::not_found();
     };
-    found.statuses.push((state.to_owned(), log_url.clone()));
+    found
+        .statuses
+        .push((state.to_owned(), log_url.clone(), description.clone()));
     let env = found.environment.clone();
     let deployment = found.id;
     // auto_inactive (default true): a success makes earlier deployments to the env inactive.
@@ -281,7 +290,9 @@ fn deployment_status(hub: &mut Hub, call: &Call<'_>, full: &str, id: &str) -> Re
         for other in repo.deployments.iter_mut() {
             let last = other.statuses.last().map(|s| s.0.as_str());
             if other.id != deployment && other.environment == env && last == Some("success") {
-                other.statuses.push(("inactive".into(), String::new()));
+                other
+                    .statuses
+                    .push(("inactive".into(), String::new(), String::new()));
             }
         }
     }
@@ -291,6 +302,7 @@ fn deployment_status(hub: &mut Hub, call: &Call<'_>, full: &str, id: &str) -> Re
             "id": status_id,
             "state": state,
             "log_url": log_url,
+            "description": description,
             "environment": env,
             "deployment_url": format!("{}/repos/{full}/deployments/{id}", call.base),
             "created_at": timestamp(),

@@ -126,8 +126,8 @@ pub struct FakeDeployment {
     pub environment: String,
     /// The payload Gantry sent.
     pub payload: Value,
-    /// Every status posted: (state, log_url).
-    pub statuses: Vec<(String, String)>,
+    /// Every status posted: (state, log_url, description).
+    pub statuses: Vec<(String, String, String)>,
 }
 
 /// An issue or pull request comment.
